@@ -1,0 +1,92 @@
+"""Small pieces every stage shares: class and dataset names, sample keys,
+user-facing errors, atomic writes and checksums."""
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import tempfile
+
+#: The MEGC2019 3-class label set, in label-index order.
+CLASS_NAMES = ("negative", "positive", "surprise")
+#: Dataset identifiers as used in index files and sample keys.
+DATASETS = ("casme2", "samm", "smic")
+#: Column titles of the paper's tables for each dataset.
+DATASET_TITLES = {"casme2": "CASME II", "samm": "SAMM", "smic": "SMIC"}
+
+
+class InputError(Exception):
+    """A problem with the user's input (a file, a row, a frame, an option).
+
+    Entry points print it without a traceback and exit non-zero; the message
+    must name the file and the row or frame that is wrong.
+    """
+
+
+def clip_key(dataset, subject, sample):
+    """The release's clip key ``dataset-subject-sample``, e.g. ``casme2-sub01-EP02_01f``."""
+    return "%s-%s-%s" % (dataset, subject, sample)
+
+
+def run_cli(main):
+    """Run an entry point's ``main()``; turn InputError into a message and exit 2."""
+    try:
+        sys.exit(main())
+    except InputError as err:
+        print("error: %s" % err, file=sys.stderr)
+        sys.exit(2)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    Readers never see a half-written file: on any exception the temporary file
+    (or directory) is removed and ``path`` is left as it was.
+    """
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        import shutil
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def write_bytes(path, data):
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+
+
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented, key-sorted JSON, atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def sha256_file(path, chunk=1 << 20):
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
