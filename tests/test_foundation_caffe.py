@@ -46,8 +46,8 @@ LSTM_NET = """
     layer { name: "lstm" type: "LSTM" bottom: "x" bottom: "cont" top: "h"
             recurrent_param { num_output: 4
               weight_filler { type: "gaussian" std: 0.1 } bias_filler { type: "constant" } } }
-    layer { name: "loss" type: "EuclideanLoss" bottom: "h" bottom: "target" top: "loss" }
     layer { name: "t" type: "Input" top: "target" input_param { shape { dim: 5 dim: 2 dim: 4 } } }
+    layer { name: "loss" type: "EuclideanLoss" bottom: "h" bottom: "target" top: "loss" }
 """
 
 
@@ -80,6 +80,7 @@ def _write_lmdb(path, images, labels, caffe_pb2):
 
 DATA_NET = """
     layer { name: "data" type: "Data" top: "data" top: "label"
+            transform_param { scale: 0.00390625 }
             data_param { source: "%(lmdb)s" batch_size: 4 backend: LMDB } }
     layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"
             inner_product_param { num_output: 2 weight_filler { type: "xavier" } } }
@@ -124,7 +125,7 @@ def test_data_layer_reads_lmdb_and_pycaffe_solves(caffe, lmdb_problem):
     solver = caffe.SGDSolver(solver_path)
     solver.net.forward()
     # The first batch is the first four records in key order, bit for bit.
-    np.testing.assert_array_equal(solver.net.blobs["data"].data, images[:4])
+    np.testing.assert_array_equal(solver.net.blobs["data"].data, images[:4] / np.float32(256))
     np.testing.assert_array_equal(solver.net.blobs["label"].data, labels[:4])
     first_loss = float(solver.net.blobs["loss"].data)
     solver.step(4)
