@@ -1,0 +1,209 @@
+"""The paper's Tables II and III as data, and our metrics beside them.
+
+``resources/paper_tables.csv`` (a copy of the project's spec file) holds one
+row per (table, method, setting, column) with acc, uf1 and uar as printed in
+the paper; Table III reports no accuracy, so its acc cells are empty.
+"""
+import csv
+import dataclasses
+import importlib.resources
+import io
+import json
+import os
+import re
+
+from atnet.common import InputError
+from atnet.metrics import METRIC_TITLES, METRICS
+from atnet.report import format_value, markdown_table
+
+#: The paper table of each protocol.
+TABLE_OF_PROTOCOL = {"cde": "II", "hde": "III"}
+TABLE_TITLES = {"II": "Table II: composite database evaluation (CDE)",
+                "III": "Table III: holdout-database evaluation (HDE)"}
+#: The paper's (method, setting) row of each network variant, for run.json.
+MODEL_ROWS = {
+    "fusion": ("ATNet", "Fusion"),
+    "spatial": ("ATNet", "Spatial Stream"),
+    "temporal": ("ATNet", "Temporal Stream"),
+    "micro_attention": ("Micro-Attention", "apex"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PaperRow:
+    """One printed cell group of the paper: a method/setting's scores in one column."""
+    table: str
+    method: str
+    setting: str
+    column: str
+    acc: float
+    uf1: float
+    uar: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """One metric of one column: the paper's value, ours, ours minus the paper's and,
+    when a tolerance was given, whether the difference is within it (else None)."""
+    column: str
+    metric: str
+    paper: float
+    ours: float
+    difference: float
+    within_tolerance: bool
+
+
+def load_paper_rows(path=None):
+    """Every row of the paper's tables (the packaged copy unless ``path`` is given)."""
+    resource = path or importlib.resources.files("atnet").joinpath("resources", "paper_tables.csv")
+    with open(resource, encoding="utf-8", newline="") as handle:
+        return [PaperRow(r["table"], r["method"], r["setting"], r["column"],
+                         *(float(r[m]) if r[m] else None for m in METRICS))
+                for r in csv.DictReader(handle)]
+
+
+def _normalised(text):
+    return re.sub(r"\s+", " ", str(text)).strip().casefold()
+
+
+def paper_results(rows, table, method, setting):
+    """``{column: PaperRow}`` of one method and setting in one table.
+
+    Method and setting match ignoring case and repeated spaces. A pair the
+    table does not have is an InputError that lists the table's valid pairs.
+    """
+    found = {r.column: r for r in rows if r.table == table
+             and _normalised(r.method) == _normalised(method) and _normalised(r.setting) == _normalised(setting)}
+    if not found:
+        valid = sorted({(r.method, r.setting) for r in rows if r.table == table})
+        raise InputError("Table %s has no row for method %r, setting %r; valid (method, setting) pairs: %s"
+                         % (table, method, setting, "; ".join("%s / %s" % pair for pair in valid)))
+    return found
+
+
+def compare(metrics, paper, tolerance=None):
+    """Comparisons for every value the paper prints, in column then metric order.
+
+    ``metrics`` is a metrics.json document. A value we could not compute
+    (no predictions in that column) has ``ours`` None and, when a tolerance
+    is asked for, counts as outside it: a check must not pass on no data.
+    """
+    comparisons = []
+    for column, row in paper.items():
+        for metric in METRICS:
+            theirs = getattr(row, metric)
+            if theirs is None:
+                continue
+            ours = metrics.get(column, {}).get(metric)
+            difference = None if ours is None else ours - theirs
+            within = None if tolerance is None else (difference is not None
+                                                     and abs(difference) <= tolerance + 1e-12)
+            comparisons.append(Comparison(column, metric, theirs, ours, difference, within))
+    return comparisons
+
+
+@dataclasses.dataclass(frozen=True)
+class RunComparison:
+    """A run's metrics beside its paper row."""
+    name: str
+    metrics: dict
+    table: str
+    comparisons: list
+
+
+def load_run_metrics(run_dir):
+    """RUN_DIR/metrics.json (written by tools/evaluate.py), checked for what comparing needs."""
+    path = os.path.join(run_dir, "metrics.json")
+    if not os.path.isfile(path):
+        raise InputError("%s not found: run tools/evaluate.py %s first" % (path, run_dir))
+    with open(path, encoding="utf-8") as handle:
+        try:
+            doc = json.load(handle)
+        except json.JSONDecodeError as err:
+            raise InputError("%s line %d: not valid JSON (%s)" % (path, err.lineno, err.msg)) from None
+    if not isinstance(doc, dict) or doc.get("protocol") not in TABLE_OF_PROTOCOL:
+        raise InputError("%s: 'protocol' must be one of %s" % (path, ", ".join(TABLE_OF_PROTOCOL)))
+    if not doc.get("method") or not doc.get("setting"):
+        raise InputError("%s: no method and setting to find the paper's row by (evaluate a run directory, "
+                         "or pass --method and --setting to tools/evaluate.py --predictions)" % path)
+    return doc
+
+
+def compare_runs(run_dirs, tolerance=None, rows=None):
+    """Each run beside its row of Table II (CDE runs) or Table III (HDE runs)."""
+    rows = rows if rows is not None else load_paper_rows()
+    results = []
+    for run_dir in run_dirs:
+        doc = load_run_metrics(run_dir)
+        table = TABLE_OF_PROTOCOL[doc["protocol"]]
+        try:
+            paper = paper_results(rows, table, doc["method"], doc["setting"])
+        except InputError as err:
+            raise InputError("%s: %s" % (os.path.join(run_dir, "metrics.json"), err)) from None
+        results.append(RunComparison(os.path.basename(os.path.normpath(run_dir)), doc, table,
+                                     compare(doc, paper, tolerance)))
+    return results
+
+
+def misses(results):
+    """The comparisons outside the tolerance, over all runs."""
+    return [c for r in results for c in r.comparisons if c.within_tolerance is False]
+
+
+def comparison_markdown(results, tolerance=None, label=None):
+    """Both tables, paper | ours | difference per metric; values outside the tolerance in bold."""
+    title = "Our results beside the paper's" + (" (%s)" % label if label else "")
+    lines = ["# " + title, ""]
+    for table in ("II", "III"):
+        lines += ["## " + TABLE_TITLES[table], ""]
+        in_table = [r for r in results if r.table == table]
+        if not in_table:
+            lines += ["No run of this protocol was given.", ""]
+            continue
+        header = ["Run", "Method", "Setting", "Column"]
+        for metric in METRICS:
+            header += [METRIC_TITLES[metric] + suffix for suffix in (" paper", " ours", " diff")]
+        lines.append(markdown_table(header, [row for r in in_table for row in _markdown_rows(r)]))
+    if tolerance is not None:
+        missed = misses(results)
+        lines.append("Tolerance %.3f: %d of %d compared values outside it."
+                     % (tolerance, len(missed), sum(len(r.comparisons) for r in results)))
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_rows(result):
+    """One row per paper column; metrics the paper does not print show dashes."""
+    setting = result.metrics["setting"]
+    if result.metrics.get("partial"):
+        setting += " (partial: %d of %d folds)" % (result.metrics["folds_evaluated"], result.metrics["folds_expected"])
+    by_cell = {(c.column, c.metric): c for c in result.comparisons}
+    rows = []
+    for column in dict.fromkeys(c.column for c in result.comparisons):
+        row = [result.name, result.metrics["method"], setting, column]
+        for metric in METRICS:
+            c = by_cell.get((column, metric))
+            if c is None:
+                row += ["–", format_value(result.metrics.get(column, {}).get(metric)), "–"]
+                continue
+            diff = format_value(c.difference, signed=True)
+            if c.within_tolerance is False:
+                diff = "**%s**" % diff
+            row += [format_value(c.paper), format_value(c.ours), diff]
+        rows.append(row)
+    return rows
+
+
+def comparison_csv(results):
+    """One line per compared value: table, run, method, setting, column, metric, paper, ours, difference."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("table", "run", "method", "setting", "partial", "column", "metric",
+                     "paper", "ours", "difference", "within_tolerance"))
+    for r in results:
+        for c in r.comparisons:
+            writer.writerow((r.table, r.name, r.metrics["method"], r.metrics["setting"],
+                             int(bool(r.metrics.get("partial"))), c.column, c.metric, "%.3f" % c.paper,
+                             "" if c.ours is None else "%.6f" % c.ours,
+                             "" if c.difference is None else "%.6f" % c.difference,
+                             "" if c.within_tolerance is None else int(c.within_tolerance)))
+    return buffer.getvalue()
