@@ -16,7 +16,13 @@
 #   PYTHON=EXE            interpreter for .venv (default: python3)
 #   JOBS=N                parallel compile jobs (default: nproc)
 #
-# Usage: setup/setup.sh [all|deps|venv|caffe]
+# The CUDA build (docs/gpu.md), cached beside the CPU one under its own key:
+#   CAFFE_GPU=1           build Caffe with CUDA (cuDNN off) instead of CPU_ONLY
+#   CUDA_ARCH_BIN="80 90" GPU architectures to compile machine code (SASS) for
+#   CUDA_ARCH_PTX="90"    architectures whose PTX is embedded (JIT-compiled on newer GPUs)
+#   CUDA_HOME=DIR         the CUDA toolkit (default: /usr/local/cuda, else nvcc's on PATH)
+#
+# Usage: setup/setup.sh [all|deps|venv|caffe|source|bundle [OUT.tar.gz]]
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +37,12 @@ DEBIAN_SOURCE_VERSION=1.0.0+git20180821.99bd997-8
 ORIG_TARBALL=caffe_1.0.0+git20180821.99bd997.orig.tar.gz
 ORIG_SHA256=e0eb3f06794f7402c77b7dec8e8480273ee1a1bb192e9122b621a69d4147ad0c
 CAFFE_SHA256=${CAFFE_SHA256:-$ORIG_SHA256}
+
+CAFFE_GPU=${CAFFE_GPU:-0}
+CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-80 90}
+CUDA_ARCH_PTX=${CUDA_ARCH_PTX:-90}
+# cuBLAS, cuRAND and cuobjdump for a toolkit that lacks them (see cuda_libraries_dir).
+CUDA_WHEELS=$REPO/setup/cuda-wheels.txt
 
 BUILD_DEPS=(cmake make g++ patch libboost-filesystem-dev libboost-system-dev
   libboost-thread-dev libboost-python-dev libgflags-dev libgoogle-glog-dev
@@ -95,38 +107,183 @@ use_caffe_root() {
 cmake_options() {
   local numpy_inc
   numpy_inc=$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')
-  printf '%s\n' -DCPU_ONLY=ON -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF -DUSE_LMDB=ON \
+  if gpu_build; then gpu_cmake_options "$(cuda_home)"; else echo -DCPU_ONLY=ON; fi
+  printf '%s\n' -DUSE_OPENCV=OFF -DUSE_LEVELDB=OFF -DUSE_LMDB=ON \
     -DBLAS=Open -Dpython_version=3 -DBUILD_docs=OFF -DBUILD_matlab=OFF \
     -DCMAKE_BUILD_TYPE=Release \
     "-DPYTHON_EXECUTABLE=$VENV/bin/python" "-DNUMPY_INCLUDE_DIR=$numpy_inc"
 }
 
-# The cache key names everything the binary depends on.
-cache_key() {
-  {
-    echo "source $CAFFE_SHA256"
-    cat "$REPO"/setup/patches/*.patch
-    cmake_options | grep -v -e '^-DPYTHON_EXECUTABLE' -e '^-DNUMPY_INCLUDE_DIR'
-    "$VENV/bin/python" -c 'import sys, numpy; print(sys.version, numpy.__version__)'
-  } | sha256sum | cut -c1-16
+# The patches every build applies, then (CUDA builds only) setup/patches/cuda/.
+patch_files() {
+  printf '%s\n' "$REPO"/setup/patches/*.patch
+  if gpu_build; then printf '%s\n' "$REPO"/setup/patches/cuda/*.patch; fi
 }
 
+# Everything the binary depends on, minus machine paths; cache_key hashes it
+# and each build keeps a copy (build-info.txt).
+cache_inputs() {
+  local patches
+  mapfile -t patches < <(patch_files)
+  echo "source $CAFFE_SHA256"
+  cat "${patches[@]}"
+  cmake_options | grep -v -e '^-DPYTHON_EXECUTABLE' -e '^-DNUMPY_INCLUDE_DIR' \
+    -e '^-DCUDA_TOOLKIT_ROOT_DIR' -e '^-DCMAKE_LIBRARY_PATH' -e '-isystem'
+  "$VENV/bin/python" -c 'import sys, numpy; print(sys.version, numpy.__version__)'
+  if gpu_build; then cuda_versions; fi
+}
+
+# The cache key names everything the binary depends on.
+cache_key() {
+  cache_inputs | sha256sum | cut -c1-16
+}
+
+# The cached build for the current options: $CACHE/caffe/{cpu,gpu}-<key>.
+caffe_prefix() {
+  echo "$CACHE/caffe/$(build_variant)-$(cache_key)"
+}
+
+# --- CUDA (CAFFE_GPU=1) -------------------------------------------------------------
+
+gpu_build() {
+  case "$CAFFE_GPU" in
+    0|"") return 1 ;;
+    1) return 0 ;;
+    *) die "CAFFE_GPU=$CAFFE_GPU: expected 0 (CPU build) or 1 (CUDA build)" ;;
+  esac
+}
+
+build_variant() { if gpu_build; then echo gpu; else echo cpu; fi; }
+
+# The toolkit whose nvcc compiles Caffe: CUDA_HOME, else /usr/local/cuda, else
+# the one around the nvcc on PATH.
+cuda_home() {
+  local home=${CUDA_HOME:-}
+  if [ -z "$home" ]; then
+    if [ -x /usr/local/cuda/bin/nvcc ]; then home=/usr/local/cuda
+    elif command -v nvcc >/dev/null; then home=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+    fi
+  fi
+  [ -n "$home" ] && [ -x "$home/bin/nvcc" ] \
+    || die "CAFFE_GPU=1 needs CUDA's nvcc: set CUDA_HOME to a CUDA toolkit (with bin/nvcc)"
+  echo "$home"
+}
+
+# A full toolkit ships cuBLAS and cuRAND; one assembled from NVIDIA's PyPI
+# wheels (as on our build machines: nvcc, cudart, CCCL only) may not.
+toolkit_has_libraries() {
+  local home=$1 lib
+  [ -f "$home/include/cublas_v2.h" ] && [ -f "$home/include/curand.h" ] || return 1
+  for lib in cublas curand; do
+    compgen -G "$home/lib*/lib$lib.so" >/dev/null || return 1
+  done
+}
+
+# The pinned wheel requirements, comments dropped.
+cuda_wheel_pins() { grep -E '^[^#[:space:]]' "$CUDA_WHEELS"; }
+
+cuda_wheels_dir() { echo "$CACHE/cuda/wheels-$(cuda_wheel_pins | sha256sum | cut -c1-16)"; }
+
+# Where cuBLAS and cuRAND come from: the toolkit, else the pinned wheels.
+cuda_libraries_dir() {
+  if toolkit_has_libraries "$1"; then echo "$1"; else cuda_wheels_dir; fi
+}
+
+# NVIDIA's cuBLAS, cuRAND and cuobjdump wheels (setup/cuda-wheels.txt), laid
+# out like a toolkit (include/, lib/, bin/) and published with one rename.
+install_cuda_wheels() {
+  local dir tmp sub lib
+  dir=$(cuda_wheels_dir)
+  [ -f "$dir/.complete" ] && return
+  step "installing cuBLAS, cuRAND and cuobjdump from NVIDIA's wheels ($CUDA_WHEELS) into $dir"
+  mkdir -p "$CACHE/cuda"
+  tmp=$(mktemp -d "$CACHE/cuda/.wheels.XXXXXX")
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -qq --no-deps --no-cache-dir \
+      --target "$tmp/site" -r <(cuda_wheel_pins) \
+    || { rm -rf "$tmp"; die "pip could not install the CUDA wheels pinned in $CUDA_WHEELS"; }
+  # The wheels nest their files as nvidia/<name>/{include,lib,bin}.
+  for sub in include lib bin; do
+    mkdir -p "$tmp/$sub"
+    find "$tmp/site/nvidia" -mindepth 2 -maxdepth 2 -type d -name "$sub" -exec cp -al {}/. "$tmp/$sub/" \;
+  done
+  # Linkers look for libcublas.so; the wheels ship libcublas.so.13 only.
+  for lib in "$tmp"/lib/lib*.so.*; do
+    [ -e "${lib%%.so.*}.so" ] || ln -s "$(basename "$lib")" "${lib%%.so.*}.so"
+  done
+  rm -rf "$tmp/site"
+  cuda_wheel_pins > "$tmp/wheels.txt"
+  chmod 755 "$tmp"
+  touch "$tmp/.complete"
+  rm -rf "$dir"
+  mv -T "$tmp" "$dir"
+}
+
+# Refuse bad CUDA settings before anything is keyed or built.
+check_cuda_options() {
+  local home
+  [[ "$CUDA_ARCH_BIN" =~ ^[0-9()\ ]+$ && "$CUDA_ARCH_PTX" =~ ^[0-9\ ]*$ ]] \
+    || die "CUDA_ARCH_BIN='$CUDA_ARCH_BIN' / CUDA_ARCH_PTX='$CUDA_ARCH_PTX': expected compute capabilities like \"80 90\""
+  home=$(cuda_home)
+  step "CUDA build with $("$home/bin/nvcc" --version | grep -o 'release [0-9.]*') at $home; code for sm: $CUDA_ARCH_BIN, PTX: ${CUDA_ARCH_PTX:-none}"
+}
+
+# cuDNN off: the 2018 Caffe predates cuDNN 8's API. NCCL off: one GPU per fold.
+# Explicit architectures: Caffe's own list (sm_20..sm_61) is refused by nvcc 13.
+gpu_cmake_options() {
+  local home=$1 libs
+  libs=$(cuda_libraries_dir "$home")
+  printf '%s\n' -DCPU_ONLY=OFF -DUSE_CUDNN=OFF -DUSE_NCCL=OFF -DCUDA_ARCH_NAME=Manual \
+    "-DCUDA_ARCH_BIN=$CUDA_ARCH_BIN" "-DCUDA_ARCH_PTX=$CUDA_ARCH_PTX" "-DCUDA_TOOLKIT_ROOT_DIR=$home"
+  if [ "$libs" != "$home" ]; then
+    printf '%s\n' "-DCMAKE_LIBRARY_PATH=$libs/lib" "-DCMAKE_CXX_FLAGS=-isystem $libs/include" \
+      "-DCUDA_NVCC_FLAGS=-isystem=$libs/include"
+  fi
+}
+
+# What a CUDA build depends on beyond its options: nvcc's release and the
+# cuBLAS/cuRAND versions.
+cuda_versions() {
+  local home libs
+  home=$(cuda_home)
+  "$home/bin/nvcc" --version | grep -i 'release'
+  libs=$(cuda_libraries_dir "$home")
+  if [ "$libs" = "$home" ]; then
+    grep -h -E '#define (CUBLAS|CURAND)_VER_(MAJOR|MINOR|PATCH|BUILD)' \
+      "$home/include/cublas_api.h" "$home/include/curand.h"
+  else
+    cuda_wheel_pins
+  fi
+}
+
+# cuobjdump (lists the GPU code in libcaffe): the toolkit's, else the wheels'.
+cuda_tool() {
+  local home tool
+  home=$(cuda_home)
+  for tool in "$home/bin/$1" "$(cuda_wheels_dir)/bin/$1"; do
+    [ -x "$tool" ] && { echo "$tool"; return; }
+  done
+  return 1
+}
+
+# Debian packages among "$@" that are not installed.
 missing_build_deps() {
   local p
-  for p in "${BUILD_DEPS[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
   done
 }
 
+# Caffe's build dependencies, or the packages given (the bundle needs patchelf).
 install_build_deps() {
-  local missing sudo=""
-  missing=$(missing_build_deps | tr '\n' ' ')
-  if [ -z "${missing// /}" ]; then step "Caffe build dependencies present"; return; fi
+  local missing sudo="" packages=("${BUILD_DEPS[@]}") what="Caffe build dependencies"
+  if [ $# -gt 0 ]; then packages=("$@"); what="$*"; fi
+  missing=$(missing_build_deps "${packages[@]}" | tr '\n' ' ')
+  if [ -z "${missing// /}" ]; then step "$what present"; return; fi
   if [ "$(id -u)" != 0 ]; then
     if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"
     else die "missing build packages; install them as root: apt-get install $missing"; fi
   fi
-  step "installing Caffe build dependencies with apt: $missing"
+  step "installing $what with apt: $missing"
   local t0; t0=$(now)
   $sudo apt-get update -q >/dev/null || die "apt-get update failed"
   # shellcheck disable=SC2086
@@ -192,7 +349,7 @@ obtain_source() {
 }
 
 build_caffe() {
-  local key=$1 prefix=$2 tarball scratch stage log t0 src
+  local key=$1 prefix=$2 tarball scratch stage log t0 src patches
   scratch=$CACHE/caffe/.build-$key
   stage=$CACHE/caffe/.stage-$key
   log=$CACHE/caffe/logs/build-$key.log
@@ -201,12 +358,13 @@ build_caffe() {
   # Anything left by an interrupted build is discarded, never reused.
   rm -rf "$scratch" "$stage"
   mkdir -p "$scratch/src" "$scratch/build"
-  step "building BVLC Caffe (CPU) with $JOBS jobs; full log: $log"
+  step "building BVLC Caffe ($(build_variant | tr '[:lower:]' '[:upper:]')) with $JOBS jobs; full log: $log"
   t0=$(now)
   tar -xzf "$tarball" -C "$scratch/src"
   src=$scratch/src
   [ -f "$src/CMakeLists.txt" ] || src=$(dirname "$(find "$scratch/src" -maxdepth 2 -name CMakeLists.txt | head -1)")
-  for p in "$REPO"/setup/patches/*.patch; do
+  mapfile -t patches < <(patch_files)
+  for p in "${patches[@]}"; do
     patch -d "$src" -p1 --forward -s < "$p" || die "patch $p does not apply to $tarball"
   done
   mapfile -t opts < <(cmake_options)
@@ -215,43 +373,86 @@ build_caffe() {
     make -C "$scratch/build" -j"$JOBS" &&
     make -C "$scratch/build" install DESTDIR="$stage"
   } > "$log" 2>&1 || { tail -n 30 "$log" >&2; die "Caffe build failed; full log: $log"; }
+  cache_inputs > "$stage$prefix/build-info.txt"
   touch "$stage$prefix/.complete"
   mv -T "$stage$prefix" "$prefix"
   rm -rf "$scratch" "$stage"
   step "Caffe built in $(( $(now) - t0 )) s -> $prefix"
 }
 
-setup_caffe() {
-  if [ -n "${CAFFE_ROOT:-}" ]; then use_caffe_root; return; fi
-  local key prefix
+# Sets CAFFE_PREFIX to the cached build for the current options, building it
+# first if it is missing.
+ensure_caffe_build() {
+  local key home
+  if gpu_build; then check_cuda_options; fi
   mkdir -p "$CACHE/caffe" "$CACHE/src"
   key=$(cache_key)
-  prefix=$CACHE/caffe/cpu-$key
-  # One build at a time per cache; a second setup waits, then reuses it.
-  exec 9>"$CACHE/caffe/.lock"
-  flock 9
-  if [ -f "$prefix/.complete" ]; then
-    step "cached Caffe build $prefix"
-  else
-    install_build_deps
-    build_caffe "$key" "$prefix"
+  CAFFE_PREFIX=$CACHE/caffe/$(build_variant)-$key
+  # One build per key at a time: a second setup of the same build waits, then
+  # reuses it; other builds (CPU and CUDA: an hour apart) do not wait for it.
+  if [ ! -f "$CAFFE_PREFIX/.complete" ]; then
+    exec 9>"$CACHE/caffe/.lock-$(basename "$CAFFE_PREFIX")"
+    flock 9
   fi
-  link_caffe "$prefix/python" "$prefix/bin/caffe"
+  if [ -f "$CAFFE_PREFIX/.complete" ]; then
+    step "cached Caffe build $CAFFE_PREFIX"
+    return
+  fi
+  install_build_deps
+  if gpu_build; then
+    home=$(cuda_home)
+    [ "$(cuda_libraries_dir "$home")" = "$home" ] || install_cuda_wheels
+  fi
+  build_caffe "$key" "$CAFFE_PREFIX"
+}
+
+setup_caffe() {
+  if [ -n "${CAFFE_ROOT:-}" ]; then use_caffe_root; return; fi
+  ensure_caffe_build
+  link_caffe "$CAFFE_PREFIX/python" "$CAFFE_PREFIX/bin/caffe"
+}
+
+# A relocatable tarball of the cached build (setup/bundle.sh; docs/gpu.md),
+# made once per build and bundler version unless OUT is given. Prints its path.
+bundle_caffe() {
+  local out=${1:-} inputs suffix=""
+  [ -z "${CAFFE_ROOT:-}" ] || die "bundle packs a build of this script; for CAFFE_ROOT's Caffe run setup/bundle.sh PREFIX OUT.tar.gz on its install prefix"
+  ensure_caffe_build
+  inputs="$(sha256_of "$REPO/setup/bundle.sh") cuda-libs=${BUNDLE_CUDA_LIBS:-1}"
+  if [ "${BUNDLE_CUDA_LIBS:-1}" = 0 ]; then suffix=-nocudalibs; fi
+  if [ -z "$out" ]; then
+    out=$CACHE/caffe/bundles/caffe-$(basename "$CAFFE_PREFIX")$suffix-linux-$(uname -m).tar.gz
+    if [ -f "$out" ] && [ "$(cat "$out.inputs" 2>/dev/null)" = "$inputs" ]; then
+      step "cached bundle $out"
+      echo "$out"
+      return
+    fi
+  fi
+  install_build_deps patchelf
+  mkdir -p "$(dirname "$out")"
+  bash "$REPO/setup/bundle.sh" "$CAFFE_PREFIX" "$out" || die "bundling $CAFFE_PREFIX failed"
+  echo "$inputs" > "$out.inputs"
+  echo "$out"
 }
 
 usage() {
-  echo "usage: setup.sh [all|deps|venv|caffe]   (default: all)" >&2
+  echo "usage: setup.sh [all|deps|venv|caffe|source|bundle [OUT.tar.gz]]   (default: all)" >&2
   echo "  deps: only the apt build dependencies (as root; the Docker image runs this first)" >&2
+  echo "  source: fetch and verify the Caffe source tarball; print its path" >&2
+  echo "  bundle: a relocatable tarball of the build (caffe + pycaffe + libraries); print its path" >&2
   exit 2
 }
 
 main() {
   local t0; t0=$(now)
+  gpu_build || true  # refuses a bad CAFFE_GPU before anything runs
   case "${1:-all}" in
     all) setup_venv; setup_caffe ;;
     deps) install_build_deps ;;
     venv) setup_venv ;;
     caffe) setup_caffe ;;
+    source) mkdir -p "$CACHE/src"; obtain_source ;;
+    bundle) bundle_caffe "${2:-}" ;;
     *) usage ;;
   esac
   step "setup ${1:-all} done in $(( $(now) - t0 )) s"

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""GPU speed of each ATNet variant, and the wall time of a whole CDE + HDE table on one GPU.
+
+    python bench/bench_gpu.py [--gpu 0] [--variants fusion spatial ...] [--iterations 50]
+    python bench/bench_gpu.py --cpu --iterations 2     # the same on this machine's CPU
+
+Per variant, on LMDBs of random records in the project's format (as
+bench_nets.py and bench_train.py write them), at the paper's batch of 16:
+
+  fwd+bwd   ms per forward + backward of the TRAIN net (bench_nets.py's loop);
+  step      ms per solver iteration: Data layers + forward + backward + SGD
+            update (bench_train.py's measure), what training repeats;
+  test      ms per forward of the deploy net on one sample, as predicting does.
+
+The projection multiplies these by the work of a table: the 68 CDE and 3 HDE
+folds of the MEGC2019 composite (atnet.folds on its per-subject counts), each
+fold's oversampled training set trained for 50 epochs (atnet.solver's
+schedule) and its held-out samples predicted once. Process start, LMDB
+writing and snapshots are not included. Without a usable GPU (or with a
+CPU-only Caffe; `CAFFE_GPU=1 make setup` builds the CUDA one) the timings are
+skipped with the reason and only the work of a table is printed.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # before pycaffe starts glog
+
+import numpy as np  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from atnet import nets  # noqa: E402
+from atnet.common import InputError, run_cli  # noqa: E402
+from atnet.data.synth import CASME2_COMPOSITE, SAMM_COMPOSITE, SMIC_COMPOSITE  # noqa: E402
+from atnet.folds import balance_by_oversampling, make_folds  # noqa: E402
+from atnet.solver import schedule_iterations  # noqa: E402
+
+
+def composite_samples():
+    """The 442 samples of the MEGC2019 composite, by (dataset, subject, label) counts (datasets.md)."""
+    samples = []
+    for dataset, counts, subject_name in (("casme2", CASME2_COMPOSITE, "sub%02d"), ("samm", SAMM_COMPOSITE, "%d"),
+                                          ("smic", SMIC_COMPOSITE, "s%02d")):
+        for number, per_class in counts.items():
+            for label, count in enumerate(per_class):
+                samples += [{"dataset": dataset, "subject": subject_name % number,
+                             "sample": "c%d_%d" % (label, i), "label": label} for i in range(count)]
+    return samples
+
+
+def table_work(batch, schedule="epochs"):
+    """{protocol: (folds, training iterations, test samples)} of a whole table of one variant."""
+    samples = composite_samples()
+    rng = np.random.default_rng(0)  # oversampling picks samples, not how many: sizes are seed-free
+    work = {}
+    for protocol in ("cde", "hde"):
+        folds = make_folds(samples, protocol)
+        iterations = sum(schedule_iterations(schedule, len(balance_by_oversampling(fold.train, rng)), batch)[1]
+                         for fold in folds)
+        work[protocol] = (len(folds), iterations, sum(len(fold.test) for fold in folds))
+    return work
+
+
+def time_test_forward(caffe, variant, iterations, workdir):
+    """Seconds per deploy-net forward of one sample (random inputs; the output is read, so it waits)."""
+    path = os.path.join(workdir, variant + "_deploy.prototxt")
+    nets.write_prototxt(path, nets.deploy(variant, batch_size=1))
+    net = caffe.Net(path, caffe.TEST)
+    rng = np.random.default_rng(0)
+    for name in net.inputs:
+        net.blobs[name].data[...] = rng.uniform(0, 1, net.blobs[name].data.shape)
+    net.forward()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        net.forward()
+    return (time.perf_counter() - start) / iterations
+
+
+def device_name(args):
+    """A readable name of the device measured."""
+    if args.cpu:
+        return "CPU, %d cores visible, load average %.1f" % (len(os.sched_getaffinity(0)), os.getloadavg()[0])
+    try:
+        names = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader",
+                                "-i", str(args.gpu)], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        names = ""
+    return "GPU %d%s" % (args.gpu, " (%s)" % names if names else "")
+
+
+def measure(caffe, variant, args, workdir, lmdbs):
+    """(fwd+bwd, step, test) seconds per iteration of ``variant`` on the chosen device."""
+    import bench_nets
+    import bench_train
+    wall, _ = bench_nets.time_variant(caffe, variant, {"train_apex_lmdb": lmdbs[0], "train_flow_lmdb": lmdbs[1]},
+                                      args.batch, args.iterations, args.warmup, workdir)
+    solver = bench_train.make_bench_solver(workdir, variant, lmdbs[0], lmdbs[1], args.batch)
+    step, _, _ = bench_train.measure(solver, args.iterations)
+    del solver
+    return statistics.median(wall), step, time_test_forward(caffe, variant, args.iterations, workdir)
+
+
+def hours(seconds):
+    return seconds / 3600.0
+
+
+def print_work(work, batch, epochs_note):
+    for protocol, (folds, iterations, tests) in work.items():
+        print("  %s: %2d folds, %6d training iterations at batch %d (%s), %d test samples"
+              % (protocol.upper(), folds, iterations, batch, epochs_note, tests))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--variants", nargs="+", default=list(nets.VARIANTS), choices=list(nets.VARIANTS))
+    parser.add_argument("--gpu", type=int, default=0, help="GPU id to measure")
+    parser.add_argument("--cpu", action="store_true", help="measure on the CPU instead (for comparison)")
+    parser.add_argument("--batch", type=int, default=16, help="training batch size (the paper's is 16)")
+    parser.add_argument("--iterations", type=int, default=50, help="timed iterations per measurement")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations before the fwd+bwd timing")
+    parser.add_argument("--records", type=int, default=64, help="records in the benchmark LMDBs")
+    args = parser.parse_args(argv)
+
+    work = table_work(args.batch)
+    print("work of one table per variant (the paper's schedule, 50 epochs; atnet.folds + atnet.solver):")
+    print_work(work, args.batch, "50 epochs of each fold's oversampled training set")
+    release = {protocol: (folds, folds * schedule_iterations("release")[1], tests)
+               for protocol, (folds, _, tests) in work.items()}
+    print_work(release, args.batch, "the release's fixed 2500 per fold")
+
+    if not args.cpu:
+        from atnet.train import check_gpu
+        try:
+            check_gpu(args.gpu)
+        except InputError as err:
+            print("GPU timings skipped: %s" % err)
+            return 0
+    import caffe
+    if args.cpu:
+        caffe.set_mode_cpu()
+    else:
+        caffe.set_device(args.gpu)
+        caffe.set_mode_gpu()
+    caffe.set_random_seed(0)
+    print("device: %s; batch %d, %d timed iterations" % (device_name(args), args.batch, args.iterations))
+    print("%-16s %11s %11s %9s %10s %10s %10s %12s" % ("variant", "fwd+bwd ms", "step ms", "test ms",
+                                                       "CDE h", "HDE h", "table h", "release h"))
+    import bench_train
+    with tempfile.TemporaryDirectory(prefix="atnet-bench-gpu-") as workdir:
+        lmdbs = bench_train.write_lmdbs(workdir, args.records)
+        for variant in args.variants:
+            fwd_bwd, step, test = measure(caffe, variant, args, workdir, lmdbs)
+            per_protocol = {p: step * iterations + test * tests for p, (_, iterations, tests) in work.items()}
+            release_total = sum(step * iterations + test * tests for _, iterations, tests in release.values())
+            print("%-16s %11.1f %11.1f %9.2f %10.2f %10.2f %10.2f %12.2f"
+                  % (variant, 1e3 * fwd_bwd, 1e3 * step, 1e3 * test, hours(per_protocol["cde"]),
+                     hours(per_protocol["hde"]), hours(sum(per_protocol.values())), hours(release_total)),
+                  flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
