@@ -3,7 +3,7 @@
 #   make test    setup if needed, then the test suite
 #   make demo    setup if needed, then the whole pipeline on synthetic data (runs/demo)
 #   make prototxt  regenerate prototxt/ from atnet/nets.py and atnet/solver.py
-#   make baselines PREPARED=DIR OUT=DIR   the eight LBP-TOP/HOOF rows of Tables II and III
+#   make baselines [PREPARED=DIR | FEATURES=DIR LABELS=FILE] [BASELINES_OUT=DIR]  LBP-TOP/HOOF rows
 #   make bench   speed measurements (bench/)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -26,9 +26,15 @@ demo: setup
 prototxt: setup
 	$(PY) tools/make_prototxt.py
 
+# The eight LBP-TOP/HOOF configurations, CDE and HDE, extracted from a prepared
+# directory, or read from the authors' release-format features with FEATURES=DIR
+# (LBPTOP_P4_TIM10 ... HOOF_N8_TIM64, each with Features/) LABELS=Apex_Cropped_images.txt.
+PREPARED ?= data/prepared
+BASELINES_OUT ?= runs/baselines
 baselines: setup
-	@test -n "$(PREPARED)" -a -n "$(OUT)" || { echo "usage: make baselines PREPARED=prepared-dir OUT=runs-dir" >&2; exit 2; }
-	$(PY) tools/baselines.py --all --prepared "$(PREPARED)" --out "$(OUT)"
+	$(PY) tools/baselines.py --all \
+	  $(if $(FEATURES),--features $(FEATURES) --labels $(LABELS),--prepared $(PREPARED)) \
+	  --out $(BASELINES_OUT) $(BASELINES_ARGS)
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

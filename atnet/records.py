@@ -77,8 +77,28 @@ def encode_flow(feature, label, where="flow feature"):
                          % (where, bad[0][0], bad[0][1]))
     datum = _caffe_pb2().Datum(channels=1, height=FLOW_SHAPE[0], width=FLOW_SHAPE[1],
                                label=_check_label(label, where))
-    datum.float_data.extend(feature.ravel().tolist())
-    return datum.SerializeToString()
+    return datum.SerializeToString() + _packed_float_data(feature)
+
+
+def _packed_float_data(values):
+    """``Datum.float_data`` (field 6) in packed wire format: tag, byte length, little-endian floats.
+
+    Filling the repeated field through protobuf's Python API costs ~14 ms a
+    record; protobuf parsers (Caffe's C++ one included) accept the packed form
+    of any repeated scalar field, and appending it to the other serialised
+    fields gives the same message.
+    """
+    payload = np.ascontiguousarray(values, dtype="<f4").tobytes()
+    return bytes([6 << 3 | 2]) + _varint(len(payload)) + payload
+
+
+def _varint(value):
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def _parse(raw, where):

@@ -64,8 +64,10 @@ def make_solver(net, snapshot_prefix, seed, train_size=None, batch_size=BATCH_SI
         directory it is started from: pass absolute paths for runs.
     train_size, batch_size: the fold's (oversampled) training-set size and the
         Data layer's batch size, for the epoch schedule.
-    max_iter: a smaller iteration count for quick runs; stepsize, snapshot and
-        test_interval follow the effective max_iter.
+    max_iter: caps the iteration count for quick runs; snapshot and
+        test_interval follow the effective max_iter, the stepsize stays the
+        schedule's (a caller that shrinks the whole schedule scales it itself,
+        as atnet.train does).
     test_iter: TEST-net batches to run once after the last iteration; None
         for no test net.
     solver_mode: CPU by default (a CPU-only build refuses GPU); ``caffe train

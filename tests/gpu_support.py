@@ -47,5 +47,6 @@ def require_gpu(prefix, device=0):
                            env=dict(os.environ, GLOG_logtostderr="1"), capture_output=True, text=True,
                            timeout=300)
     if query.returncode != 0:
-        pytest.skip("no usable NVIDIA GPU here: `caffe device_query -gpu %d` says %s"
-                    % (device, _last_line(query.stderr)))
+        fatal = [line.split("] ", 1)[-1] for line in query.stderr.splitlines() if line.startswith("F")]
+        pytest.skip("no usable NVIDIA GPU here: `caffe device_query -gpu %d` says: %s"
+                    % (device, fatal[0] if fatal else _last_line(query.stderr)))

@@ -1,7 +1,7 @@
 """docker-compose.yml: every service runs a command of this repository whose arguments
 its own argument parser accepts (with the documented defaults of ${VAR:-default}),
 on the project image, as uid 1000, with ./data and ./runs mounted; the GPU training
-services reserve an NVIDIA device and pass --gpu."""
+services run on the CUDA image, reserve an NVIDIA device and pass --gpu."""
 import os
 import re
 
@@ -32,10 +32,12 @@ def test_services_image_user_and_volumes(compose):
     assert SERVICES <= set(services)
     assert {"train-cde-gpu", "train-hde-gpu"} <= set(services)
     for name, service in services.items():
-        assert service["build"]["dockerfile"] == "docker/Dockerfile", name
+        dockerfile = "docker/Dockerfile.gpu" if name.endswith("-gpu") else "docker/Dockerfile"
+        assert service["build"]["dockerfile"] == dockerfile, name
+        assert service["image"] == ("atnet:gpu" if name.endswith("-gpu") else "atnet:cpu"), name
         assert os.path.isfile(os.path.join(REPO, service["build"]["context"], service["build"]["dockerfile"]))
         assert service["user"].split(":")[0] == "1000", name
-        assert service["working_dir"] == "/opt/atnet"  # WORKDIR of docker/Dockerfile
+        assert service["working_dir"] == "/opt/atnet"  # WORKDIR of both Dockerfiles
         if name != "test":
             assert sorted(service["volumes"]) == ["./data:/opt/atnet/data", "./runs:/opt/atnet/runs"], name
 
