@@ -66,6 +66,15 @@ def _remove(path):
         os.unlink(path)
 
 
+def read_json(path):
+    """Parse a JSON file; InputError naming the file and line when it is not valid JSON."""
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return json.load(handle)
+        except json.JSONDecodeError as err:
+            raise InputError("%s line %d: not valid JSON (%s)" % (path, err.lineno, err.msg)) from None
+
+
 def write_bytes(path, data):
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

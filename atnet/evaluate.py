@@ -21,12 +21,11 @@ complete report.
 import csv
 import dataclasses
 import io
-import json
 import os
 
 import numpy as np
 
-from atnet.common import CLASS_NAMES, InputError, atomic_path, write_json, write_text
+from atnet.common import CLASS_NAMES, InputError, atomic_path, read_json, write_json, write_text
 from atnet.folds import PROTOCOLS, fold_name
 from atnet.metrics import METRIC_TITLES, METRICS, TABLE_COLUMNS, column_rows, confusion, scores_from_confusion
 from atnet.predictions import check_pooled_unique, read_predictions, write_predictions
@@ -60,11 +59,7 @@ def read_run_info(run_dir):
     path = os.path.join(run_dir, RUN_FILE)
     if not os.path.isfile(path):
         raise InputError("%s not found: %s is not a run directory" % (path, run_dir))
-    with open(path, encoding="utf-8") as handle:
-        try:
-            info = json.load(handle)
-        except json.JSONDecodeError as err:
-            raise InputError("%s line %d: not valid JSON (%s)" % (path, err.lineno, err.msg)) from None
+    info = read_json(path)
     _check_run_info(info, path)
     return RunInfo(info["method"], info["setting"], info["protocol"], tuple(info["folds"]))
 

@@ -8,11 +8,10 @@ import csv
 import dataclasses
 import importlib.resources
 import io
-import json
 import os
 import re
 
-from atnet.common import InputError
+from atnet.common import InputError, read_json
 from atnet.metrics import METRIC_TITLES, METRICS
 from atnet.report import format_value, markdown_table
 
@@ -116,11 +115,7 @@ def load_run_metrics(run_dir):
     path = os.path.join(run_dir, "metrics.json")
     if not os.path.isfile(path):
         raise InputError("%s not found: run tools/evaluate.py %s first" % (path, run_dir))
-    with open(path, encoding="utf-8") as handle:
-        try:
-            doc = json.load(handle)
-        except json.JSONDecodeError as err:
-            raise InputError("%s line %d: not valid JSON (%s)" % (path, err.lineno, err.msg)) from None
+    doc = read_json(path)
     if not isinstance(doc, dict) or doc.get("protocol") not in TABLE_OF_PROTOCOL:
         raise InputError("%s: 'protocol' must be one of %s" % (path, ", ".join(TABLE_OF_PROTOCOL)))
     if not doc.get("method") or not doc.get("setting"):

@@ -32,14 +32,14 @@ import numpy as np
 import openpyxl
 from tqdm import tqdm
 
-from atnet.common import DATASET_TITLES, DATASETS, InputError, sha256_file, write_bytes, write_json, write_text
+from atnet.common import DATASET_TITLES, DATASETS, InputError, sha256_file, write_json, write_text
 from atnet.data import adm
 from atnet.data.casme2 import read_casme2
 from atnet.data.composite import compare_with_gt, format_accounting, format_counts, read_gt, select
 from atnet.data.face import DETECTOR_PARAMS, check_box, crop_face, detect_face, expand_box, read_boxes
 from atnet.data.flow import DEFAULT_FLOW, flow_params, make_flow
 from atnet.data.frames import read_clip_grey, read_grey
-from atnet.data.prepared import INDEX_FILE, IndexRow, output_paths, write_index
+from atnet.data.prepared import INDEX_FILE, IndexRow, output_paths, write_index, write_sample_outputs
 from atnet.data.samm import read_samm
 from atnet.data.samples import Problem
 from atnet.data.smic import read_smic
@@ -222,14 +222,7 @@ def process(task, out, settings):
     box = face_box(task, read_grey(task.frames[task.apex_index]), settings)
     crops = read_clip_grey(task.frames, lambda frame: crop_face(frame, box, adm.CROP_SIZE))
     feature = adm.adm_feature(crops, task.apex_index, _flow(settings.flow))
-    paths = output_paths(task.dataset, task.key)
-    ok, png = cv2.imencode(".png", crops[task.apex_index])
-    if not ok:
-        raise RuntimeError("PNG encoding failed for %s" % task.key)
-    buffer = io.BytesIO()
-    np.save(buffer, feature, allow_pickle=False)
-    write_bytes(os.path.join(out, paths["apex_image"]), png.tobytes())
-    write_bytes(os.path.join(out, paths["flow"]), buffer.getvalue())
+    paths, digests = write_sample_outputs(out, task.dataset, task.key, crops[task.apex_index], feature)
     row = IndexRow(task.dataset, task.subject, task.sample, task.label, paths["apex_image"], paths["flow"],
                    emotion=task.emotion, fps=task.fps, onset=task.onset, apex=task.apex,
                    offset=task.offset, apex_source=task.apex_source, n_frames=len(crops),
@@ -237,8 +230,7 @@ def process(task, out, settings):
                    frame_source=task.folder, box_x=box[0], box_y=box[1], box_w=box[2], box_h=box[3],
                    valid_rows=int(adm.valid_rows(feature).sum()))
     record = {"fingerprint": task.fingerprint, "row": dataclasses.asdict(row),
-              "sha256": {"apex_image": hashlib.sha256(png.tobytes()).hexdigest(),
-                         "flow": hashlib.sha256(buffer.getvalue()).hexdigest()}}
+              "sha256": digests}
     write_json(os.path.join(out, paths["record"]), record)   # last: marks the sample finished
     return row
 

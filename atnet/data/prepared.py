@@ -19,6 +19,7 @@ clip again without re-detecting the face.
 """
 import csv
 import dataclasses
+import hashlib
 import io
 import os
 from typing import Optional
@@ -26,7 +27,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from atnet.common import DATASETS, InputError, clip_key, write_text
+from atnet.common import DATASETS, InputError, clip_key, write_bytes, write_text
 from atnet.data.adm import FEATURE_SHAPE
 from atnet.data.face import crop_face
 from atnet.data.frames import list_frames, read_clip_grey
@@ -96,6 +97,24 @@ def output_paths(dataset, key):
     return {"apex_image": "faces/%s/%s.png" % (dataset, key),
             "flow": "flow/%s/%s.npy" % (dataset, key),
             "record": "samples/%s/%s.json" % (dataset, key)}
+
+
+def write_sample_outputs(directory, dataset, key, apex_image, feature):
+    """Write a sample's apex face (PNG) and ADM feature (.npy) atomically.
+
+    Returns their relative paths and the sha256 of the bytes written (both
+    dicts keyed ``apex_image`` and ``flow``), for index rows and manifests.
+    """
+    paths = output_paths(dataset, key)
+    ok, png = cv2.imencode(".png", apex_image)
+    if not ok:
+        raise RuntimeError("PNG encoding failed for %s" % key)
+    buffer = io.BytesIO()
+    np.save(buffer, feature, allow_pickle=False)
+    contents = {"apex_image": png.tobytes(), "flow": buffer.getvalue()}
+    for name, data in contents.items():
+        write_bytes(os.path.join(directory, paths[name]), data)
+    return paths, {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}
 
 
 def write_index(directory, rows):

@@ -18,13 +18,13 @@ import os
 import cv2
 import numpy as np
 
-from atnet.common import DATASETS, InputError, clip_key, sha256_file, write_bytes, write_json, write_text
+from atnet.common import DATASETS, InputError, clip_key, sha256_file, write_json, write_text
 from atnet.data import casme2, samm, smic
 from atnet.data.adm import CROP_SIZE, FEATURE_SHAPE, valid_rows
 from atnet.data.composite import format_counts
 from atnet.data.frames import frame_number
 from atnet.data.pipeline import start_run
-from atnet.data.prepared import INDEX_FILE, IndexRow, output_paths, write_index
+from atnet.data.prepared import INDEX_FILE, IndexRow, write_index, write_sample_outputs
 
 FPS = {"casme2": casme2.FPS, "samm": samm.FPS, "smic": smic.FPS}
 #: Enough significant digits that every float32 survives text and back.
@@ -202,14 +202,7 @@ def _import_one(record, feature, apex_list, apex_dir, out):
                          % (apex_list, record.line, image_path))
     if image.shape != (CROP_SIZE, CROP_SIZE):
         image = cv2.resize(image, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
-    paths = output_paths(record.dataset, record.key)
-    ok, png = cv2.imencode(".png", image)
-    if not ok:
-        raise RuntimeError("PNG encoding failed for %s" % record.key)
-    buffer = io.BytesIO()
-    np.save(buffer, feature, allow_pickle=False)
-    write_bytes(os.path.join(out, paths["apex_image"]), png.tobytes())
-    write_bytes(os.path.join(out, paths["flow"]), buffer.getvalue())
+    paths, _ = write_sample_outputs(out, record.dataset, record.key, image, feature)
     return IndexRow(record.dataset, record.subject, record.sample, record.label, paths["apex_image"],
                     paths["flow"], fps=FPS[record.dataset], apex=frame_number(record.frame_file),
                     apex_source="release", apex_frame=record.frame_file,
