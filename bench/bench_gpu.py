@@ -2,27 +2,27 @@
 """GPU speed of each ATNet variant, and the wall time of a whole CDE + HDE table on one GPU.
 
     python bench/bench_gpu.py [--gpu 0] [--variants fusion spatial ...] [--iterations 50]
-    python bench/bench_gpu.py --cpu --iterations 2     # the same on this machine's CPU
+    python bench/bench_gpu.py --cpu --iterations 3     # the same on this machine's CPU
 
-Per variant, on LMDBs of random records in the project's format (as
-bench_nets.py and bench_train.py write them), at the paper's batch of 16:
+Per variant, on LMDBs of random records in the project's format, at the
+paper's batch of 16, each timed iteration ending with a read-back from the
+device (so GPU work is waited for, not just queued):
 
-  fwd+bwd   ms per forward + backward of the TRAIN net (bench_nets.py's loop);
-  step      ms per solver iteration: Data layers + forward + backward + SGD
-            update (bench_train.py's measure), what training repeats;
+  fwd+bwd   ms per forward + backward of the TRAIN net (Data layers included);
+  step      ms per solver iteration: forward + backward + SGD update, what
+            training repeats;
   test      ms per forward of the deploy net on one sample, as predicting does.
 
 The projection multiplies these by the work of a table: the 68 CDE and 3 HDE
 folds of the MEGC2019 composite (atnet.folds on its per-subject counts), each
 fold's oversampled training set trained for 50 epochs (atnet.solver's
-schedule) and its held-out samples predicted once. Process start, LMDB
+schedule) and its held-out samples predicted once; process start, LMDB
 writing and snapshots are not included. Without a usable GPU (or with a
 CPU-only Caffe; `CAFFE_GPU=1 make setup` builds the CUDA one) the timings are
 skipped with the reason and only the work of a table is printed.
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,11 +35,11 @@ import numpy as np  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from atnet import nets  # noqa: E402
+from atnet import nets, records  # noqa: E402
 from atnet.common import InputError, run_cli  # noqa: E402
 from atnet.data.synth import CASME2_COMPOSITE, SAMM_COMPOSITE, SMIC_COMPOSITE  # noqa: E402
 from atnet.folds import balance_by_oversampling, make_folds  # noqa: E402
-from atnet.solver import schedule_iterations  # noqa: E402
+from atnet.solver import make_solver, schedule_iterations, write_solver  # noqa: E402
 
 
 def composite_samples():
@@ -94,16 +94,48 @@ def device_name(args):
     return "GPU %d%s" % (args.gpu, " (%s)" % names if names else "")
 
 
+def write_lmdbs(folder, count):
+    """An apex and a flow LMDB of ``count`` random records (atnet.records' format)."""
+    rng = np.random.default_rng(0)
+    items = (("bench-s%02d-clip%04d" % (i % 7, i), i % 3,
+              rng.integers(0, 256, records.APEX_SHAPE, dtype=np.uint8),
+              rng.normal(size=records.FLOW_SHAPE).astype(np.float32)) for i in range(count))
+    apex, flow = os.path.join(folder, "apex"), os.path.join(folder, "flow")
+    records.write_record_pairs(items, apex, flow, total=count, desc="bench LMDBs")
+    return apex, flow
+
+
+def seconds_per_call(run, wait, iterations, warmup):
+    """Mean wall seconds of ``run(); wait()``; ``wait`` reads a result back, so queued GPU work counts."""
+    for _ in range(warmup):
+        run()
+        wait()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        run()
+        wait()
+    return (time.perf_counter() - start) / iterations
+
+
 def measure(caffe, variant, args, workdir, lmdbs):
     """(fwd+bwd, step, test) seconds per iteration of ``variant`` on the chosen device."""
-    import bench_nets
-    import bench_train
-    wall, _ = bench_nets.time_variant(caffe, variant, {"train_apex_lmdb": lmdbs[0], "train_flow_lmdb": lmdbs[1]},
-                                      args.batch, args.iterations, args.warmup, workdir)
-    solver = bench_train.make_bench_solver(workdir, variant, lmdbs[0], lmdbs[1], args.batch)
-    step, _, _ = bench_train.measure(solver, args.iterations)
-    del solver
-    return statistics.median(wall), step, time_test_forward(caffe, variant, args.iterations, workdir)
+    net_path = os.path.join(workdir, variant + ".prototxt")
+    nets.write_prototxt(net_path, nets.train_val(variant, *lmdbs, batch_size=args.batch))
+    solver_path = os.path.join(workdir, variant + "_solver.prototxt")
+    settings = make_solver(net_path, os.path.join(workdir, variant), seed=1, train_size=1000,
+                           batch_size=args.batch, solver_mode="CPU" if args.cpu else "GPU")
+    settings.snapshot, settings.snapshot_after_train = 0, False
+    write_solver(solver_path, settings)
+    solver = caffe.get_solver(solver_path)
+    net = solver.net
+    # Every iteration writes the classifier's gradient and weights on the device;
+    # copying them back waits for all the work queued before.
+    classifier = net.params[nets.variant_of(variant).score_blob][0]
+    fwd_bwd = seconds_per_call(lambda: (net.forward(), net.backward()), lambda: classifier.diff,
+                               args.iterations, args.warmup)
+    step = seconds_per_call(lambda: solver.step(1), lambda: classifier.data, args.iterations, args.warmup)
+    del solver, net, classifier
+    return fwd_bwd, step, time_test_forward(caffe, variant, args.iterations, workdir)
 
 
 def hours(seconds):
@@ -124,7 +156,7 @@ def main(argv=None):
     parser.add_argument("--cpu", action="store_true", help="measure on the CPU instead (for comparison)")
     parser.add_argument("--batch", type=int, default=16, help="training batch size (the paper's is 16)")
     parser.add_argument("--iterations", type=int, default=50, help="timed iterations per measurement")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations before the fwd+bwd timing")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations before each timing")
     parser.add_argument("--records", type=int, default=64, help="records in the benchmark LMDBs")
     args = parser.parse_args(argv)
 
@@ -152,9 +184,8 @@ def main(argv=None):
     print("device: %s; batch %d, %d timed iterations" % (device_name(args), args.batch, args.iterations))
     print("%-16s %11s %11s %9s %10s %10s %10s %12s" % ("variant", "fwd+bwd ms", "step ms", "test ms",
                                                        "CDE h", "HDE h", "table h", "release h"))
-    import bench_train
     with tempfile.TemporaryDirectory(prefix="atnet-bench-gpu-") as workdir:
-        lmdbs = bench_train.write_lmdbs(workdir, args.records)
+        lmdbs = write_lmdbs(workdir, args.records)
         for variant in args.variants:
             fwd_bwd, step, test = measure(caffe, variant, args, workdir, lmdbs)
             per_protocol = {p: step * iterations + test * tests for p, (_, iterations, tests) in work.items()}

@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from gpu_support import REPO, cached_build, require_gpu
 
