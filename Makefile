@@ -5,11 +5,12 @@
 #   make prototxt  regenerate prototxt/ from atnet/nets.py and atnet/solver.py
 #   make baselines [PREPARED=DIR | FEATURES=DIR LABELS=FILE] [BASELINES_OUT=DIR]  LBP-TOP/HOOF rows
 #   make bench   speed measurements (bench/)
+#   make bundle  a relocatable tarball of the caffe binary + pycaffe (CAFFE_GPU=1: the CUDA build)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help setup test demo bench prototxt baselines clean
+.PHONY: help setup test demo bench bundle prototxt baselines clean
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -38,6 +39,9 @@ baselines: setup
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+bundle: setup
+	@bash setup/setup.sh bundle
 
 clean:
 	rm -rf .pytest_cache $(VENV)

@@ -158,7 +158,7 @@ def check_gpu(device):
         return
     if "CPU-only" in result.stderr:
         raise InputError("--gpu %d: this Caffe (%s) was built without CUDA (CPU_ONLY); build a GPU Caffe "
-                         "(CAFFE_ROOT=... make setup) or train without --gpu" % (device, _caffe_location()))
+                         "(CAFFE_GPU=1 make setup, docs/gpu.md) or train without --gpu" % (device, _caffe_location()))
     last = [line for line in result.stderr.splitlines() if line.strip()][-1:] or ["exit code %d" % result.returncode]
     raise InputError("--gpu %d: Caffe cannot use this device (%s)" % (device, last[0]))
 

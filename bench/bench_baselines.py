@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from atnet.baselines import classify, features, runner  # noqa: E402
 from atnet.data.flow import make_flow  # noqa: E402
-from atnet.data.synth import CASME2_COMPOSITE, SAMM_COMPOSITE, SMIC_COMPOSITE  # noqa: E402
+from atnet.data.synth import composite_samples  # noqa: E402
 from atnet.folds import make_folds  # noqa: E402
 
 
@@ -48,18 +48,6 @@ def bench_extraction(args):
         print("  %-16s %7.3f s/clip  %6.2f clips/s  (442 clips: %5.0f s)"
               % (features.folder_name(method, tim, size, size), seconds, 1 / seconds, 442 * seconds))
 
-
-def composite_samples():
-    """442 samples with the MEGC2019 composite's per-subject class counts."""
-    samples = []
-    for dataset, counts, subject_name in (("casme2", CASME2_COMPOSITE, "sub%02d"), ("samm", SAMM_COMPOSITE, "%d"),
-                                          ("smic", SMIC_COMPOSITE, "s%02d")):
-        for number, per_class in counts.items():
-            for label, count in enumerate(per_class):
-                for i in range(count):
-                    samples.append({"dataset": dataset, "subject": subject_name % number,
-                                    "sample": "c%d_%d" % (label, i), "label": label})
-    return samples
 
 
 def bench_svm(args):

@@ -37,21 +37,10 @@ sys.path.insert(0, REPO)
 
 from atnet import nets, records  # noqa: E402
 from atnet.common import InputError, run_cli  # noqa: E402
-from atnet.data.synth import CASME2_COMPOSITE, SAMM_COMPOSITE, SMIC_COMPOSITE  # noqa: E402
+from atnet.data.synth import composite_samples  # noqa: E402
 from atnet.folds import balance_by_oversampling, make_folds  # noqa: E402
 from atnet.solver import make_solver, schedule_iterations, write_solver  # noqa: E402
 
-
-def composite_samples():
-    """The 442 samples of the MEGC2019 composite, by (dataset, subject, label) counts (datasets.md)."""
-    samples = []
-    for dataset, counts, subject_name in (("casme2", CASME2_COMPOSITE, "sub%02d"), ("samm", SAMM_COMPOSITE, "%d"),
-                                          ("smic", SMIC_COMPOSITE, "s%02d")):
-        for number, per_class in counts.items():
-            for label, count in enumerate(per_class):
-                samples += [{"dataset": dataset, "subject": subject_name % number,
-                             "sample": "c%d_%d" % (label, i), "label": label} for i in range(count)]
-    return samples
 
 
 def table_work(batch, schedule="epochs"):

@@ -47,7 +47,7 @@ CUDA_WHEELS=$REPO/setup/cuda-wheels.txt
 BUILD_DEPS=(cmake make g++ patch libboost-filesystem-dev libboost-system-dev
   libboost-thread-dev libboost-python-dev libgflags-dev libgoogle-glog-dev
   libhdf5-dev liblmdb-dev libopenblas-dev libprotobuf-dev protobuf-compiler
-  libsnappy-dev python3-dev)
+  libsnappy-dev python3-dev patchelf)
 
 step() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }

@@ -56,6 +56,23 @@ SMIC_COMPOSITE = {
     15: (1, 1, 2), 18: (2, 0, 5), 19: (0, 1, 1), 20: (14, 3, 5)}
 
 
+def composite_samples():
+    """The 442 samples of the MEGC2019 composite as dicts (dataset, subject, sample, label).
+
+    Subjects follow the official ground-truth style (sub01, 6, s01); sample
+    names are placeholders. For fold sizes and benchmarks, where only the
+    per-subject class counts matter.
+    """
+    samples = []
+    for dataset, counts, subject_name in (("casme2", CASME2_COMPOSITE, "sub%02d"), ("samm", SAMM_COMPOSITE, "%d"),
+                                          ("smic", SMIC_COMPOSITE, "s%02d")):
+        for number, per_class in counts.items():
+            for label, count in enumerate(per_class):
+                samples += [{"dataset": dataset, "subject": subject_name % number,
+                             "sample": "c%d_%d" % (label, i), "label": label} for i in range(count)]
+    return samples
+
+
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """The content of one synthetic release set.
