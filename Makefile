@@ -6,11 +6,13 @@
 #   make baselines [PREPARED=DIR | FEATURES=DIR LABELS=FILE] [BASELINES_OUT=DIR]  LBP-TOP/HOOF rows
 #   make bench   speed measurements (bench/)
 #   make bundle  a relocatable tarball of the caffe binary + pycaffe (CAFFE_GPU=1: the CUDA build)
+#   make test-docker      build the CPU image, run docker-compose.yml's services on synthetic data with podman, compare with a native run (tests/docker/run.py; root on Debian)
+#   make test-docker-gpu  build the CUDA image (Debian + NVIDIA's wheels) and run caffe --version and the foundation tests inside it, CPU mode
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help setup test demo bench bundle prototxt baselines clean
+.PHONY: help setup test demo bench bundle prototxt baselines clean test-docker test-docker-gpu
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -42,6 +44,13 @@ bench: setup
 
 bundle: setup
 	@bash setup/setup.sh bundle
+
+# TEST_DOCKER_ARGS: more options of tests/docker/run.py (--help), e.g. --iters 20 --no-suite
+test-docker: setup
+	$(PY) tests/docker/run.py $(TEST_DOCKER_ARGS)
+
+test-docker-gpu: setup
+	$(PY) tests/docker/run.py --gpu-image $(TEST_DOCKER_ARGS)
 
 clean:
 	rm -rf .pytest_cache $(VENV)

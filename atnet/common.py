@@ -67,12 +67,17 @@ def _remove(path):
 
 
 def read_json(path):
-    """Parse a JSON file; InputError naming the file and line when it is not valid JSON."""
-    with open(path, encoding="utf-8") as handle:
-        try:
+    """The one JSON reader: a file's parsed content; InputError naming the file when it cannot
+    be read, or the file and line when it is not valid JSON."""
+    try:
+        with open(path, encoding="utf-8") as handle:
             return json.load(handle)
-        except json.JSONDecodeError as err:
-            raise InputError("%s line %d: not valid JSON (%s)" % (path, err.lineno, err.msg)) from None
+    except OSError as err:
+        raise InputError("%s: cannot read (%s)" % (path, err.strerror or err)) from None
+    except UnicodeDecodeError as err:
+        raise InputError("%s: not UTF-8 text (%s)" % (path, err.reason)) from None
+    except json.JSONDecodeError as err:
+        raise InputError("%s line %d: not valid JSON (%s)" % (path, err.lineno, err.msg)) from None
 
 
 def write_bytes(path, data):

@@ -1,19 +1,29 @@
 """Every setting of LMDB building and training, with its default, in ONE place.
 
 A run's configuration is the defaults below, then a YAML file (``--config
-FILE``: a flat mapping of key: value), then ``--set key=value`` options, in
-that order. Unknown keys and values of the wrong type are errors that name
-the key. The merged Config is frozen and passed explicitly to the code that
-needs it; it is written into every LMDB manifest and run folder
-(``config.json``), together with where each value came from.
+FILE``: a flat mapping of key: value, e.g. configs/paper.yaml), then ``--set
+key=value`` options, in that order. Unknown keys and values of the wrong type
+are errors that name the key. The merged Config is frozen and passed
+explicitly to the code that needs it; it is written into every LMDB manifest
+and run folder (``config.json``), together with where each value came from.
 
 Keys are grouped by the stage that uses them: ``data`` keys shape the LMDBs
 (tools/make_lmdb.py records them in ``folds.json``; tools/train.py takes them
 from there), ``train`` keys shape the solver, ``seed`` is shared.
+
+Each field declares itself (``setting``): its type (the annotation), default,
+help, stage, minimum, maximum and choices; the key lists and checks below are
+derived from those declarations. The settings of preparation
+(atnet.data.prepare.Settings) and of the baselines (atnet.baselines.classify
+.SvmConfig, atnet.baselines.features.FeatureConfig) are declared the same way,
+and their command-line options take default, type, choices and help from the
+declaration (``add_option``).
 """
+import argparse
 import dataclasses
 import hashlib
 import types
+import typing
 
 import yaml
 
@@ -22,6 +32,50 @@ from atnet.common import InputError
 SCHEDULES = ("paper", "release")
 AUGMENTATIONS = ("paper", "none")
 FLOW_ROWS = ("centred", "release")
+STAGES = ("shared", "data", "train")
+
+
+def setting(default, help, stage=None, minimum=None, maximum=None, choices=None):
+    """A dataclass field that carries its own documentation and checks (see ``Declaration``)."""
+    if stage is not None and stage not in STAGES:
+        raise ValueError("unknown stage %r (choose from %s)" % (stage, ", ".join(STAGES)))
+    return dataclasses.field(default=default, metadata=types.MappingProxyType(dict(
+        help=help, stage=stage, minimum=minimum, maximum=maximum,
+        choices=tuple(choices) if choices is not None else None)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Declaration:
+    """What one settings field declares: ``type`` from its annotation (``optional``
+    when annotated ``typing.Optional[...]``: None means not set), the rest from ``setting``."""
+    name: str
+    type: type
+    optional: bool
+    default: object
+    help: str
+    stage: str
+    minimum: object
+    maximum: object
+    choices: tuple
+
+
+def declarations(settings_class):
+    """``{name: Declaration}`` of every field of a settings dataclass, in definition order."""
+    hints = typing.get_type_hints(settings_class)
+    found = {}
+    for field in dataclasses.fields(settings_class):
+        wanted, optional = hints[field.name], False
+        if typing.get_origin(wanted) is typing.Union:
+            members = [t for t in typing.get_args(wanted) if t is not type(None)]
+            if len(members) != 1:
+                raise TypeError("%s.%s: only Optional[one type] is supported, not %s"
+                                % (settings_class.__name__, field.name, wanted))
+            wanted, optional = members[0], True
+        meta = field.metadata
+        found[field.name] = Declaration(field.name, wanted, optional, field.default, meta.get("help"),
+                                        meta.get("stage"), meta.get("minimum"), meta.get("maximum"),
+                                        meta.get("choices"))
+    return types.MappingProxyType(found)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,64 +83,58 @@ class Config:
     """The merged settings of one LMDB build or training run (see the module docstring)."""
 
     # --- shared ---------------------------------------------------------------
-    #: Run seed. Every random choice (oversampling, augmentation, shuffle,
-    #: Caffe's fillers and dropout) uses a seed derived from it and the fold
-    #: name (``fold_seed``), so one fold's data and model do not depend on
-    #: which other folds are built or trained.
-    seed: int = 0
+    seed: int = setting(0, stage="shared", minimum=0, help=(
+        "Run seed. Every random choice (oversampling, augmentation, shuffle, Caffe's fillers and "
+        "dropout) uses a seed derived from it and the fold name (fold_seed), so one fold's data "
+        "and model do not depend on which other folds are built or trained."))
 
     # --- data: LMDB building (atnet.md section 4) ---------------------------------
-    #: 'paper': each oversampled copy of an apex image is rotated by up to
-    #: ``rotation_degrees`` and shifted by up to ``shift_pixels``, each with
-    #: probability ``augment_probability``; 'none': no augmentation, which is
-    #: what the authors' release effectively does (its data layer reads a
-    #: probability key whose default is 0).
-    augment: str = "paper"
-    rotation_degrees: float = 5.0
-    shift_pixels: int = 10
-    augment_probability: float = 0.5
-    #: 'centred': the ADM feature as the paper defines it (valid rows centred
-    #: on the apex, zero rows where the clip ends); 'release': zero rows first,
-    #: then the valid rows (the release's data layer, move_valid_rows_to_end).
-    flow_rows: str = "centred"
+    augment: str = setting("paper", stage="data", choices=AUGMENTATIONS, help=(
+        "'paper': each oversampled copy of an apex image is rotated by up to rotation_degrees and "
+        "shifted by up to shift_pixels, each with probability augment_probability; 'none': no "
+        "augmentation, which is what the authors' release effectively does (its data layer reads "
+        "a probability key whose default is 0)."))
+    rotation_degrees: float = setting(5.0, stage="data", minimum=0,
+                                      help="Largest rotation of an augmented apex image, degrees.")
+    shift_pixels: int = setting(10, stage="data", minimum=0,
+                                help="Largest shift of an augmented apex image, pixels.")
+    augment_probability: float = setting(0.5, stage="data", minimum=0, maximum=1,
+                                         help="Probability of each of the rotation and the shift.")
+    flow_rows: str = setting("centred", stage="data", choices=FLOW_ROWS, help=(
+        "'centred': the ADM feature as the paper defines it (valid rows centred on the apex, zero "
+        "rows where the clip ends); 'release': zero rows first, then the valid rows (the "
+        "release's data layer, move_valid_rows_to_end)."))
 
     # --- train: the solver (atnet.md section 2) ------------------------------------
-    #: 'paper': ``epochs`` epochs, lr / 10 every ``step_epochs`` epochs, the
-    #: iteration counts computed from each fold's balanced training-set size;
-    #: 'release': the release's fixed 500 / 2500 iterations for every fold.
-    schedule: str = "paper"
-    epochs: int = 50
-    step_epochs: int = 10
-    #: Training batch size (the release's 16). Prediction always uses batch 1.
-    batch_size: int = 16
-    #: A cap on the iterations of every fold, for quick runs (tools/train.py
-    #: --iters); the lr steps scale with it, so the schedule keeps its shape.
-    max_iter: int = None
-    #: Caffe snapshots (.caffemodel + .solverstate) every this many
-    #: iterations; an interrupted fold resumes from the newest complete one.
-    snapshot_interval: int = 500
-    #: Older snapshots beyond the newest this many are deleted (0 keeps all).
-    keep_snapshots: int = 2
-    #: Caffe prints the loss every this many iterations (the glog train.log).
-    display: int = 10
+    schedule: str = setting("paper", stage="train", choices=SCHEDULES, help=(
+        "'paper': epochs epochs, lr / 10 every step_epochs epochs, the iteration counts computed "
+        "from each fold's balanced training-set size; 'release': the release's fixed 500 / 2500 "
+        "iterations for every fold."))
+    epochs: int = setting(50, stage="train", minimum=1, help="Epochs of the paper schedule.")
+    step_epochs: int = setting(10, stage="train", minimum=1,
+                               help="The paper schedule divides the learning rate by 10 every this many epochs.")
+    batch_size: int = setting(16, stage="train", minimum=1, help=(
+        "Training batch size (the release's 16). Prediction always uses batch 1."))
+    max_iter: typing.Optional[int] = setting(None, stage="train", minimum=1, help=(
+        "A cap on the iterations of every fold, for quick runs (tools/train.py --iters); the lr "
+        "steps scale with it, so the schedule keeps its shape. None: no cap."))
+    snapshot_interval: int = setting(500, stage="train", minimum=1, help=(
+        "Caffe snapshots (.caffemodel + .solverstate) every this many iterations; an interrupted "
+        "fold resumes from the newest complete one."))
+    keep_snapshots: int = setting(2, stage="train", minimum=0, help=(
+        "Older snapshots beyond the newest this many are deleted (0 keeps all)."))
+    display: int = setting(10, stage="train", minimum=1, help=(
+        "Caffe prints the loss every this many iterations (the glog train.log)."))
 
 
+_DECLARED = declarations(Config)
 #: Which stage reads each key.
-DATA_KEYS = ("augment", "rotation_degrees", "shift_pixels", "augment_probability", "flow_rows")
-TRAIN_KEYS = ("schedule", "epochs", "step_epochs", "batch_size", "max_iter", "snapshot_interval",
-              "keep_snapshots", "display")
+DATA_KEYS = tuple(name for name, d in _DECLARED.items() if d.stage == "data")
+TRAIN_KEYS = tuple(name for name, d in _DECLARED.items() if d.stage == "train")
 #: Keys whose value must be one of a fixed set.
-CHOICES = {"augment": AUGMENTATIONS, "flow_rows": FLOW_ROWS, "schedule": SCHEDULES}
+CHOICES = {name: d.choices for name, d in _DECLARED.items() if d.choices}
 #: Keys that may be None (meaning: not set).
-OPTIONAL = ("max_iter",)
-_TYPES = {"seed": int, "augment": str, "rotation_degrees": float, "shift_pixels": int,
-          "augment_probability": float, "flow_rows": str, "schedule": str, "epochs": int,
-          "step_epochs": int, "batch_size": int, "max_iter": int, "snapshot_interval": int,
-          "keep_snapshots": int, "display": int}
-#: Numeric keys and their smallest allowed value.
-_MINIMA = {"rotation_degrees": 0, "shift_pixels": 0, "augment_probability": 0, "epochs": 1,
-           "step_epochs": 1, "batch_size": 1, "max_iter": 1, "snapshot_interval": 1,
-           "keep_snapshots": 0, "display": 1, "seed": 0}
+OPTIONAL = tuple(name for name, d in _DECLARED.items() if d.optional)
 
 
 def keys():
@@ -100,25 +148,31 @@ def defaults():
 
 
 def check_value(key, value, where):
-    """``value`` converted to ``key``'s type; InputError naming the key and ``where`` otherwise.
+    """``value`` converted to ``key``'s type; InputError naming the key and ``where`` otherwise."""
+    if key not in _DECLARED:
+        raise InputError("%s: unknown configuration key %r (known keys: %s)" % (where, key, ", ".join(keys())))
+    return checked(_DECLARED[key], value, where)
+
+
+def checked(declaration, value, where):
+    """``value`` converted to the declared type and checked against the declared choices and bounds.
 
     YAML and ``--set`` give ints for whole numbers, so an int is accepted
-    where a float is expected; a bool is never taken for a number.
+    where a float is expected; a bool is never taken for a number. None is
+    accepted only for an optional field. The InputError names ``where``.
     """
-    if key not in _TYPES:
-        raise InputError("%s: unknown configuration key %r (known keys: %s)" % (where, key, ", ".join(keys())))
-    if value is None and key in OPTIONAL:
+    key, wanted = declaration.name, declaration.type
+    if value is None and declaration.optional:
         return None
-    wanted = _TYPES[key]
     if isinstance(value, bool) or not (isinstance(value, wanted) or (wanted is float and isinstance(value, int))):
         raise InputError("%s: %s must be %s, got %r" % (where, key, _TYPE_WORDS[wanted], value))
     value = wanted(value)
-    if key in CHOICES and value not in CHOICES[key]:
-        raise InputError("%s: %s must be one of %s, got %r" % (where, key, ", ".join(CHOICES[key]), value))
-    if key in _MINIMA and value < _MINIMA[key]:
-        raise InputError("%s: %s must be at least %s, got %r" % (where, key, _MINIMA[key], value))
-    if key == "augment_probability" and value > 1:
-        raise InputError("%s: augment_probability must be at most 1, got %r" % (where, value))
+    if declaration.choices and value not in declaration.choices:
+        raise InputError("%s: %s must be one of %s, got %r" % (where, key, ", ".join(declaration.choices), value))
+    if declaration.minimum is not None and value < declaration.minimum:
+        raise InputError("%s: %s must be at least %s, got %r" % (where, key, declaration.minimum, value))
+    if declaration.maximum is not None and value > declaration.maximum:
+        raise InputError("%s: %s must be at most %s, got %r" % (where, key, declaration.maximum, value))
     return value
 
 
@@ -153,7 +207,7 @@ def parse_assignment(text):
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    if key in _TYPES and _TYPES[key] is str and value is not None:
+    if key in _DECLARED and _DECLARED[key].type is str and value is not None:
         value = raw.strip()  # 'none' is the augmentation name, not YAML's null
     return key, value
 
@@ -211,3 +265,44 @@ def add_arguments(parser):
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                         help="override one configuration key, e.g. --set batch_size=4 (repeatable; "
                              "keys: %s)" % ", ".join(keys()))
+
+
+def add_option(parser, settings_class, name, *flags, **overrides):
+    """A command-line option for field ``name`` of ``settings_class``, from its declaration.
+
+    Default, type, choices and help come from the field, so a tool never
+    restates them; a bool field becomes a ``store_true`` flag. A declared
+    minimum or maximum is checked while parsing (exit 2, naming the option).
+    ``overrides`` are for what a command line spells differently, e.g. a
+    tuple default given as text.
+    """
+    declaration = declarations(settings_class)[name]
+    options = dict(dest=name, help=declaration.help)
+    if declaration.type is bool:
+        if declaration.default is not False:
+            raise ValueError("%s.%s: a flag's default must be False" % (settings_class.__name__, name))
+        options["action"] = "store_true"
+    else:
+        options.update(default=declaration.default, type=_option_type(declaration))
+        if declaration.choices:
+            options["choices"] = declaration.choices
+    options.update(overrides)
+    return parser.add_argument(*flags, **options)
+
+
+def _option_type(declaration):
+    """The declared type, checking the declared bounds when there are any."""
+    wanted = declaration.type
+    if declaration.minimum is None and declaration.maximum is None:
+        return wanted
+
+    def convert(text):
+        value = wanted(text)
+        if declaration.minimum is not None and value < declaration.minimum:
+            raise argparse.ArgumentTypeError("must be at least %s, got %s" % (declaration.minimum, text))
+        if declaration.maximum is not None and value > declaration.maximum:
+            raise argparse.ArgumentTypeError("must be at most %s, got %s" % (declaration.maximum, text))
+        return value
+
+    convert.__name__ = wanted.__name__  # argparse's "invalid int value" names the type
+    return convert

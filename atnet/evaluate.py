@@ -1,16 +1,10 @@
 """Pool a run's fold predictions, compute the paper's metrics, write the report.
 
-Run directory contract (written by tools/train.py and the baselines tool,
-read here and by tools/compare_paper.py)::
-
-    RUN_DIR/run.json                    {"method": "ATNet", "setting": "Fusion",
-                                         "protocol": "cde" | "hde",
-                                         "folds": [every expected fold name], ...}
-    RUN_DIR/<fold>/predictions.csv      present once that fold has finished
-    RUN_DIR/<fold>/train_curve.csv      optional; columns iter, loss, lr (more allowed)
-
-``method`` and ``setting`` name the paper's row (atnet.paper.MODEL_ROWS maps
-the network variants to them). The report, written into RUN_DIR or another
+A run directory (its contract is atnet.runs) holds run.json (method, setting,
+protocol, every expected fold), and RUN_DIR/<fold>/predictions.csv once that
+fold has finished, optionally with its train_curve.csv. ``method`` and
+``setting`` name the paper's row (atnet.variants declares them for the
+network variants). The report, written into RUN_DIR or another
 directory: metrics.json, metrics.csv, metrics.md, confusion.png,
 training_curves.png (when curves exist) and predictions_all.csv (the pool).
 metrics.json maps each table column (Full, CASME II, SAMM, SMIC) to
@@ -19,67 +13,19 @@ partial and the missing folds; it is written last, so its presence means a
 complete report.
 """
 import csv
-import dataclasses
 import io
 import os
 
 import numpy as np
 
-from atnet.common import CLASS_NAMES, InputError, atomic_path, read_json, write_json, write_text
-from atnet.folds import PROTOCOLS, fold_name
+from atnet.common import CLASS_NAMES, InputError, atomic_path, write_json, write_text
+from atnet.folds import fold_name
 from atnet.metrics import METRIC_TITLES, METRICS, TABLE_COLUMNS, column_rows, confusion, scores_from_confusion
 from atnet.predictions import check_pooled_unique, read_predictions, write_predictions
 from atnet.report import format_value, markdown_table
+from atnet.runs import CURVE_COLUMNS, FOLD_CURVE, FOLD_PREDICTIONS, METRICS_FILE, read_run_info
 
-RUN_FILE = "run.json"
-FOLD_PREDICTIONS = "predictions.csv"
-FOLD_CURVE = "train_curve.csv"
-CURVE_COLUMNS = ("iter", "loss", "lr")
 PAPER_TABLE_OF = {"cde": "Table II", "hde": "Table III"}
-
-
-@dataclasses.dataclass(frozen=True)
-class RunInfo:
-    """The part of run.json that evaluation relies on."""
-    method: str
-    setting: str
-    protocol: str
-    folds: tuple
-
-
-def write_run_info(run_dir, method, setting, protocol, folds, **extra):
-    """Write RUN_DIR/run.json (atomically) in the contract's form, plus ``extra`` keys."""
-    info = dict(extra, method=method, setting=setting, protocol=protocol, folds=list(folds))
-    _check_run_info(info, os.path.join(run_dir, RUN_FILE))
-    write_json(os.path.join(run_dir, RUN_FILE), info)
-
-
-def read_run_info(run_dir):
-    """RUN_DIR/run.json as a RunInfo; InputError naming the file on any problem."""
-    path = os.path.join(run_dir, RUN_FILE)
-    if not os.path.isfile(path):
-        raise InputError("%s not found: %s is not a run directory" % (path, run_dir))
-    info = read_json(path)
-    _check_run_info(info, path)
-    return RunInfo(info["method"], info["setting"], info["protocol"], tuple(info["folds"]))
-
-
-def _check_run_info(info, path):
-    if not isinstance(info, dict):
-        raise InputError("%s: expected a JSON object" % path)
-    for key in ("method", "setting"):
-        if not isinstance(info.get(key), str) or not info[key].strip():
-            raise InputError("%s: %r must be a non-empty string" % (path, key))
-    if info.get("protocol") not in PROTOCOLS:
-        raise InputError("%s: 'protocol' is %r, expected one of %s"
-                         % (path, info.get("protocol"), ", ".join(PROTOCOLS)))
-    folds = info.get("folds")
-    if not isinstance(folds, list) or not folds or not all(isinstance(f, str) for f in folds):
-        raise InputError("%s: 'folds' must be a non-empty list of fold names" % path)
-    wrong = [f for f in folds if not f.startswith(info["protocol"] + "-")]
-    if wrong or len(set(folds)) != len(folds):
-        raise InputError("%s: 'folds' must be distinct %s fold names; wrong: %s"
-                         % (path, info["protocol"], ", ".join(wrong) or "a repeated name"))
 
 
 def pool_run_predictions(run_dir, run):
@@ -170,7 +116,7 @@ def write_report(out_dir, doc, predictions, curves):
     _save_figure(confusion_figure(doc), os.path.join(out_dir, "confusion.png"))
     if curves:
         _save_figure(curves_figure(curves, report_title(doc)), os.path.join(out_dir, "training_curves.png"))
-    write_json(os.path.join(out_dir, "metrics.json"), doc)
+    write_json(os.path.join(out_dir, METRICS_FILE), doc)
 
 
 def report_title(doc):

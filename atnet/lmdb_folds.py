@@ -5,7 +5,7 @@ Layout (tools/make_lmdb.py writes it, tools/train.py reads it)::
     LMDB_DIR/folds.json                  protocol, every fold name, parameters, input digest
     LMDB_DIR/<fold>/train_apex, train_flow   balanced, augmented, shuffled training records
     LMDB_DIR/<fold>/test_apex, test_flow     the held-out samples, in index order
-    LMDB_DIR/<fold>/manifest.json        the records in order, counts, seeds, checksums
+    LMDB_DIR/<fold>/manifest.json        the records in order, counts, seeds, checksums, versions
 
 Records follow ``atnet.records`` (the same key at the same position in the
 apex and the flow LMDB). Both streams are always written; a single-stream
@@ -18,26 +18,29 @@ fold's bytes do not depend on which other folds are built: two builds with the
 same seed give byte-identical data.mdb files.
 
 A fold is written under a temporary name and renamed when complete
-(manifest.json last), so a fold directory with a manifest is complete. A
+(manifest.json last, with the versions of the code that wrote it:
+atnet.provenance), so a fold directory with a manifest is complete. A
 re-run skips complete folds whose parameters match and refuses, naming the
-fold, those whose parameters differ (``force`` rebuilds them).
+fold, those whose parameters differ (``force`` rebuilds them); training
+checks the same (``read_folds_file``, ``check_lmdb_folds``) before it reads
+the LMDBs.
 """
 import dataclasses
 import hashlib
-import json
 import os
 import shutil
 
 import numpy as np
 from tqdm import tqdm
 
-from atnet import augment
-from atnet.common import DATASETS, InputError, atomic_path, sha256_file, write_json
+from atnet import augment, provenance
+from atnet.common import DATASETS, InputError, atomic_path, read_json, sha256_file, write_json
 from atnet.config import data_parameters, fold_seed
 from atnet.data.adm import move_valid_rows_to_end
 from atnet.data.prepared import INDEX_FILE, load_apex_image, load_feature, load_index
 from atnet.folds import balance_by_oversampling, class_counts, make_folds, select_folds
 from atnet.records import APEX_SHAPE, write_record_pairs
+from atnet.runs import check_same_settings, setting_differences
 
 FOLDS_FILE = "folds.json"
 MANIFEST_FILE = "manifest.json"
@@ -180,8 +183,8 @@ def fold_manifest(plan, parameters):
     }
 
 
-def write_fold(out_dir, plan, store, parameters):
-    """Write one fold's four LMDBs and its manifest under a temporary name, then rename."""
+def write_fold(out_dir, plan, store, parameters, versions):
+    """Write one fold's four LMDBs and its manifest (with ``versions``) under a temporary name, then rename."""
     final = os.path.join(out_dir, plan.name)
     with atomic_path(final) as tmp:
         os.makedirs(tmp)
@@ -191,32 +194,16 @@ def write_fold(out_dir, plan, store, parameters):
                            os.path.join(tmp, "test_flow"), total=len(plan.test), desc=plan.name + " test")
         manifest = fold_manifest(plan, parameters)
         manifest["checksums"] = {stream: sha256_file(os.path.join(tmp, stream, "data.mdb")) for stream in STREAMS}
+        manifest["versions"] = versions
         write_json(os.path.join(tmp, MANIFEST_FILE), manifest)
         if os.path.isdir(final):  # --force: replace the old fold (os.replace cannot overwrite a directory)
             shutil.rmtree(final)
-
-
-def read_json(path):
-    """A JSON file; InputError naming it when it is unreadable."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError as err:
-        raise InputError("%s: cannot read (%s)" % (path, err.strerror)) from None
-    except json.JSONDecodeError as err:
-        raise InputError("%s line %d: not valid JSON (%s)" % (path, err.lineno, err.msg)) from None
 
 
 def read_manifest(lmdb_dir, fold):
     """A complete fold's manifest, or None when the fold is absent or unfinished."""
     path = os.path.join(lmdb_dir, fold, MANIFEST_FILE)
     return read_json(path) if os.path.isfile(path) else None
-
-
-def differences(recorded, wanted):
-    """``key: recorded -> wanted`` for every parameter that differs (for messages)."""
-    return ["%s: %r -> %r" % (key, recorded.get(key), wanted.get(key))
-            for key in sorted(set(recorded) | set(wanted)) if recorded.get(key) != wanted.get(key)]
 
 
 def check_folds_file(out_dir, protocol, parameters, force):
@@ -228,10 +215,9 @@ def check_folds_file(out_dir, protocol, parameters, force):
     if recorded.get("protocol") != protocol:
         raise InputError("%s: this directory holds %s folds, not %s; use another --out"
                          % (path, recorded.get("protocol"), protocol))
-    diff = differences(recorded.get("parameters", {}), parameters)
-    if diff and not force:
-        raise InputError("%s: built with other parameters (%s); use another --out, or --force to rebuild"
-                         % (path, "; ".join(diff)))
+    if not force:
+        check_same_settings(path, recorded.get("parameters", {}), parameters, what="built with other parameters",
+                            advice="use another --out, or --force to rebuild")
 
 
 def build(prepared, protocol, out_dir, config, names=None, force=False, progress=True):
@@ -255,8 +241,9 @@ def build(prepared, protocol, out_dir, config, names=None, force=False, progress
         "prepared": os.path.abspath(prepared), "samples": len(rows),
         "datasets": [d for d in DATASETS if any(r.dataset == d for r in rows)]})
     store = SampleStore(prepared, config.flow_rows)
+    versions = provenance.versions() if todo else None
     for plan in tqdm(todo, desc="LMDB folds (%s)" % protocol, unit="fold", disable=not progress):
-        write_fold(out_dir, plan, store, parameters)
+        write_fold(out_dir, plan, store, parameters, versions)
     built = {plan.name for plan in todo}
     return {plan.name: "built" if plan.name in built else "skipped" for plan in plans}
 
@@ -266,11 +253,35 @@ def _is_complete(out_dir, fold, parameters, force):
     manifest = read_manifest(out_dir, fold)
     if manifest is None:
         return False
-    diff = differences(manifest.get("parameters", {}), parameters)
-    if diff and not force:
-        raise InputError("fold %s (%s) was built with other parameters (%s); use --force to rebuild it"
-                         % (fold, os.path.join(out_dir, fold, MANIFEST_FILE), "; ".join(diff)))
-    return not diff
+    if not setting_differences(manifest.get("parameters", {}), parameters):
+        return True
+    if not force:
+        check_same_settings(os.path.join(out_dir, fold, MANIFEST_FILE), manifest.get("parameters", {}), parameters,
+                            what="fold %s was built with other parameters" % fold, advice="use --force to rebuild it")
+    return False
+
+
+def read_folds_file(lmdb_dir, protocol):
+    """LMDB_DIR/folds.json, checked to be of ``protocol`` (for training)."""
+    path = os.path.join(lmdb_dir, FOLDS_FILE)
+    if not os.path.isfile(path):
+        raise InputError("%s not found: build the LMDBs first (tools/make_lmdb.py --out %s)" % (path, lmdb_dir))
+    doc = read_json(path)
+    if doc.get("protocol") != protocol:
+        raise InputError("%s: these are %s folds, but --protocol is %s" % (path, doc.get("protocol"), protocol))
+    return doc
+
+
+def check_lmdb_folds(lmdb_dir, names, parameters):
+    """Every named fold must be complete and built with the folds.json ``parameters`` (for training)."""
+    for name in names:
+        manifest = read_manifest(lmdb_dir, name)
+        if manifest is None:
+            raise InputError("%s: fold %s has no complete LMDBs (no %s); build it with tools/make_lmdb.py"
+                             % (lmdb_dir, name, MANIFEST_FILE))
+        check_same_settings(os.path.join(lmdb_dir, name, MANIFEST_FILE), manifest.get("parameters", {}), parameters,
+                            what="fold %s was built with other parameters than %s" % (name, FOLDS_FILE),
+                            advice="rebuild it")
 
 
 def describe_plans(plans):

@@ -10,22 +10,26 @@ release took from Caffe forks are composed from stock layers here:
   Reshape, and ``mean_over_time`` = Reshape -> AVE Pooling over the time rows
   -> Reshape.
 
-The four variants (fusion, spatial, temporal, micro_attention) are parameters
-of one builder. TRAIN/TEST nets read the LMDB pairs of ``atnet.records``
+The four variants (fusion, spatial, temporal, micro_attention; declared in
+``atnet.variants``) are parameters of one builder. TRAIN/TEST nets read the LMDB pairs of ``atnet.records``
 through Caffe ``Data`` layers; deploy nets take the same blobs from ``Input``
 layers, so the same arrays feed both.
 """
-import dataclasses
 import os
-import tempfile
 
 import caffe
 from caffe import layers as L
 from caffe import params as P
-from google.protobuf import text_format
 
-from atnet.common import CLASS_NAMES, write_text
+from atnet.common import CLASS_NAMES
 from atnet.records import APEX_SHAPE, FLOW_SHAPE
+from atnet.variants import variant_of
+
+# Re-exported only for callers that still import them from here (bench/bench_gpu.py,
+# bench_nets.py, bench_train.py, tests/test_gpu_train.py); their homes are
+# atnet.prototxt_io and atnet.variants. Remove once those switch.
+from atnet.prototxt_io import write_prototxt  # noqa: F401
+from atnet.variants import VARIANTS  # noqa: F401
 
 SEQ_LEN, FLOW_DIM = FLOW_SHAPE  # 64 time steps of 128 ADM numbers
 HIDDEN = 512  # LSTM units; also the width of the last ResNet block
@@ -49,47 +53,6 @@ ACCURACY_BLOB = "accuracy"
 PROB_BLOB = "prob"
 
 
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """One network of the paper's tables."""
-    name: str
-    streams: tuple  # "spatial" and/or "temporal"
-    attention: bool  # Micro-Attention units in the ResNet-10 blocks
-    dropout: bool  # Dropout 0.5 before the classifier
-    table_row: tuple  # (method, setting) of its rows in Tables II and III (paper_tables.csv)
-    summary: str
-
-    @property
-    def score_blob(self):
-        """The classifier's layer and top name, distinct per variant: weights of
-        one variant load into another by layer name without a shape clash."""
-        return "fc_" + self.name
-
-    @property
-    def uses_apex(self):
-        return "spatial" in self.streams
-
-    @property
-    def uses_flow(self):
-        return "temporal" in self.streams
-
-
-VARIANTS = {variant.name: variant for variant in (
-    Variant("fusion", ("spatial", "temporal"), False, True, ("ATNet", "Fusion"),
-            "ATNet: ResNet-10 on the apex frame and a 2-layer LSTM on the ADM flow "
-            "feature, each L2-normalised, concatenated (1024), Dropout 0.5, InnerProduct 3."),
-    Variant("spatial", ("spatial",), False, True, ("ATNet", "Spatial Stream"),
-            "The ResNet-10 spatial stream alone with the same head: L2 normalisation, "
-            "Dropout 0.5, InnerProduct 3."),
-    Variant("temporal", ("temporal",), False, True, ("ATNet", "Temporal Stream"),
-            "The 2-layer LSTM temporal stream alone with the same head: L2 normalisation, "
-            "Dropout 0.5, InnerProduct 3."),
-    Variant("micro_attention", ("spatial",), True, False, ("Micro-Attention", "apex"),
-            "The comparison net (Wang et al., the paper's ref [19]): the same ResNet-10 "
-            "with a residual attention unit after each block, L2 normalisation, "
-            "InnerProduct 3, no dropout."),
-)}
-
 # Fillers and learning-rate multipliers of ResNet10_cvgj and of the release.
 _MSRA = dict(type="msra")
 _CONV1_FILLER = dict(type="msra", variance_norm=P.Filler.FAN_OUT)
@@ -98,15 +61,6 @@ _WEIGHT = dict(lr_mult=1, decay_mult=1)
 _BIAS = dict(lr_mult=2, decay_mult=1)  # ResNet10_cvgj: conv and Scale biases
 _FIXED = [dict(lr_mult=0, decay_mult=0)]
 _HEAD_PARAMS = [_WEIGHT, dict(lr_mult=2, decay_mult=0)]
-
-
-def variant_of(name):
-    """The Variant called ``name``; a clear error for anything else."""
-    try:
-        return VARIANTS[name]
-    except KeyError:
-        raise ValueError("unknown network variant %r (choose from %s)"
-                         % (name, ", ".join(VARIANTS))) from None
 
 
 # --- spatial stream: ResNet-10 (ResNet10_cvgj layer names) -------------------
@@ -406,105 +360,8 @@ def deploy(variant, batch_size=1):
     return net
 
 
-# --- text and pycaffe --------------------------------------------------------------
-
-def to_text(message, header=None):
-    """Readable prototxt of a NetParameter or SolverParameter, with an optional # header."""
-    lines = ["# " + line if line else "#" for line in (header or "").splitlines()]
-    return "".join(line + "\n" for line in lines) + text_format.MessageToString(message)
-
-
-def write_prototxt(path, message, header=None):
-    """Write ``message`` as prototxt atomically."""
-    write_text(path, to_text(message, header))
-
-
-def load_net(net_param, phase, weights=None):
-    """A pycaffe Net built from a NetParameter (pycaffe only reads prototxt files)."""
-    with tempfile.TemporaryDirectory(prefix="atnet-net-") as tmp:
-        path = os.path.join(tmp, "net.prototxt")
-        with open(path, "w") as handle:
-            handle.write(to_text(net_param))
-        if weights:
-            return caffe.Net(path, phase, weights=os.fspath(weights))
-        return caffe.Net(path, phase)
-
+# --- inspection ------------------------------------------------------------------
 
 def layer_types(net_param):
     """The set of layer types a NetParameter uses."""
     return {layer.type for layer in net_param.layer}
-
-
-# --- the committed reference files (prototxt/) --------------------------------------
-
-#: Placeholder LMDB paths of the committed train_val files; runs use their own.
-REFERENCE_LMDBS = dict(train_apex_lmdb="lmdb/train_apex", train_flow_lmdb="lmdb/train_flow",
-                       test_apex_lmdb="lmdb/test_apex", test_flow_lmdb="lmdb/test_flow")
-_GENERATED = "Generated by tools/make_prototxt.py from atnet/%s; do not edit by hand."
-
-
-def reference_files():
-    """{relative path: text} of every generated file under prototxt/."""
-    from atnet import solver
-    files = {}
-    for variant in VARIANTS.values():
-        header = _GENERATED % "nets.py" + "\nATNet variant %r: %s" % (variant.name, _row_text(variant))
-        sources = {key: path for key, path in REFERENCE_LMDBS.items()
-                   if ("apex" in key and variant.uses_apex) or ("flow" in key and variant.uses_flow)}
-        files[variant.name + "/train_val.prototxt"] = to_text(train_val(variant.name, **sources), header)
-        files[variant.name + "/deploy.prototxt"] = to_text(deploy(variant.name), header)
-        files[variant.name + "/readme.md"] = variant_readme(variant)
-    template = solver.make_solver("fusion/train_val.prototxt", "snapshots/fusion", seed=1,
-                                  train_size=744, batch_size=16)
-    files["solver.prototxt"] = to_text(template, _GENERATED % "solver.py" + (
-        "\nTemplate: the paper's schedule for a 744-sample training set at batch 16 (10 and 50\n"
-        "epochs -> stepsize 465, max_iter 2325). Runs generate their own solver per fold."))
-    return files
-
-
-def _row_text(variant):
-    method, setting = variant.table_row
-    return "rows method=%s, setting=%s of Tables II and III" % (method, setting)
-
-
-def _input_lines(variant):
-    lines = []
-    if variant.uses_apex:
-        lines.append("| `%s` | N x 1 x 224 x 224 | grey-scale apex face crop, raw values 0..255 "
-                     "(apex LMDB, with `%s`) |" % (APEX_BLOB, LABEL_BLOB))
-    if variant.uses_flow:
-        lines.append("| `%s` | N x 1 x 64 x 128 | ADM flow feature, one row per time step "
-                     "(flow LMDB%s) |" % (FLOW_BLOB, "" if variant.uses_apex else ", with `%s`" % LABEL_BLOB))
-    return "\n".join(lines)
-
-
-def variant_readme(variant):
-    """The short readme of one variant's folder."""
-    method, setting = variant.table_row
-    return """# %(name)s
-
-%(summary)s
-
-Produces the rows *%(method)s / %(setting)s* of Table II (CDE: Full, CASME II, SAMM,
-SMIC) and Table III (HDE) of the paper.
-
-Generated by `tools/make_prototxt.py` from `atnet/nets.py`; a test regenerates it.
-
-## Files
-- `train_val.prototxt`: TRAIN and TEST nets fed by Caffe `Data` layers from the
-  LMDB pairs of `atnet/records.py`. The `lmdb/...` sources are placeholders:
-  the trainer writes each fold's copy with that fold's LMDBs.
-- `deploy.prototxt`: the same net with `Input` layers (batch 1; reshape freely).
-
-## Inputs
-| blob | shape | content |
-|------|-------|---------|
-%(inputs)s
-
-## Outputs
-- `%(score)s`: N x 3 class scores (0 negative, 1 positive, 2 surprise).
-- TRAIN: `%(loss)s` (SoftmaxWithLoss). TEST: `%(loss)s` and `%(accuracy)s`.
-  deploy: `%(prob)s`, the N x 3 class probabilities.
-""" % dict(name=variant.name, summary=variant.summary, method=method, setting=setting,
-           inputs=_input_lines(variant), score=variant.score_blob, loss=LOSS_BLOB,
-           accuracy=ACCURACY_BLOB, prob=PROB_BLOB)

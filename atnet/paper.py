@@ -14,18 +14,14 @@ import re
 from atnet.common import InputError, read_json
 from atnet.metrics import METRIC_TITLES, METRICS
 from atnet.report import format_value, markdown_table
+from atnet.variants import VARIANTS
 
 #: The paper table of each protocol.
 TABLE_OF_PROTOCOL = {"cde": "II", "hde": "III"}
 TABLE_TITLES = {"II": "Table II: composite database evaluation (CDE)",
                 "III": "Table III: holdout-database evaluation (HDE)"}
-#: The paper's (method, setting) row of each network variant, for run.json.
-MODEL_ROWS = {
-    "fusion": ("ATNet", "Fusion"),
-    "spatial": ("ATNet", "Spatial Stream"),
-    "temporal": ("ATNet", "Temporal Stream"),
-    "micro_attention": ("Micro-Attention", "apex"),
-}
+#: The paper's (method, setting) row of each network variant, for run.json (declared in atnet.variants).
+MODEL_ROWS = {name: variant.table_row for name, variant in VARIANTS.items()}
 
 
 @dataclasses.dataclass(frozen=True)

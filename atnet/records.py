@@ -46,21 +46,25 @@ def record_key(position, key):
     return (KEY_FORMAT % (position, key)).encode("ascii")
 
 
-def _check_label(label, where):
-    if not isinstance(label, (int, np.integer)) or not 0 <= int(label) < len(CLASS_NAMES):
-        raise InputError("%s: label %r is not one of 0..%d" % (where, label, len(CLASS_NAMES) - 1))
+def _check_label(label, where, num_classes=len(CLASS_NAMES)):
+    if not isinstance(label, (int, np.integer)) or not 0 <= int(label) < num_classes:
+        raise InputError("%s: label %r is not one of 0..%d" % (where, label, num_classes - 1))
     return int(label)
 
 
-def encode_apex(image, label, where="apex image"):
-    """Serialised apex ``Datum``: 1 x 224 x 224 uint8 grey-scale pixels and the label."""
+def encode_apex(image, label, where="apex image", num_classes=len(CLASS_NAMES)):
+    """Serialised apex ``Datum``: 1 x 224 x 224 uint8 grey-scale pixels and the label.
+
+    ``num_classes``: the micro classes by default; macro pre-training
+    (atnet.macro.pretrain) writes its label set's K classes.
+    """
     image = np.asarray(image)
     if image.shape != APEX_SHAPE or image.dtype != np.uint8:
         raise InputError("%s: expected a %dx%d uint8 grey-scale image, got %s %s"
                          % (where, APEX_SHAPE[0], APEX_SHAPE[1], image.dtype, image.shape))
     datum = _caffe_pb2().Datum(channels=1, height=APEX_SHAPE[0], width=APEX_SHAPE[1],
                                data=np.ascontiguousarray(image).tobytes(),
-                               label=_check_label(label, where))
+                               label=_check_label(label, where, num_classes))
     return datum.SerializeToString()
 
 
@@ -149,7 +153,8 @@ class _LmdbWriter:
                 self.env.set_mapsize(self.env.info()["map_size"] * 2)
 
 
-def write_record_pairs(samples, apex_lmdb=None, flow_lmdb=None, total=None, desc="LMDB"):
+def write_record_pairs(samples, apex_lmdb=None, flow_lmdb=None, total=None, desc="LMDB",
+                       num_classes=len(CLASS_NAMES)):
     """Write the apex and/or flow LMDB of ``samples`` in the given order; return the count.
 
     ``samples`` yields ``(key, label, apex_image, flow_feature)`` with ``key`` the
@@ -170,7 +175,7 @@ def write_record_pairs(samples, apex_lmdb=None, flow_lmdb=None, total=None, desc
                 lmdb_key = record_key(position, key)
                 for writer, (_, kind) in zip(writers, targets):
                     if kind == "apex":
-                        writer.put(lmdb_key, encode_apex(image, label, "sample %s (apex)" % key))
+                        writer.put(lmdb_key, encode_apex(image, label, "sample %s (apex)" % key, num_classes))
                     else:
                         writer.put(lmdb_key, encode_flow(feature, label, "sample %s (flow)" % key))
                 count += 1

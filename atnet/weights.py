@@ -27,6 +27,7 @@ import tempfile
 import numpy as np
 
 from atnet.common import InputError, sha256_file, write_bytes, write_json
+from atnet.variants import VARIANTS
 
 #: Layers whose blobs are reduced from 3 input channels to 1, and how.
 CHANNEL_RULES = {
@@ -57,8 +58,9 @@ def read_caffemodel(path):
     return net
 
 
-def blob_array(blob, where, num_axes=None):
-    """A BlobProto as a float32 array (legacy 4-D num/channels/height/width shapes trimmed to ``num_axes``)."""
+def blob_shape(blob, where, num_axes=None):
+    """A BlobProto's shape (legacy 4-D num/channels/height/width trimmed to ``num_axes``),
+    checked against the number of values it holds."""
     if blob.HasField("shape"):
         dims = list(blob.shape.dim)
     else:
@@ -68,22 +70,29 @@ def blob_array(blob, where, num_axes=None):
     values = blob.double_data if len(blob.double_data) else blob.data
     if len(values) != int(np.prod(dims)):
         raise InputError("%s: %d values for a blob of shape %s" % (where, len(values), dims))
+    return tuple(dims)
+
+
+def blob_array(blob, where, num_axes=None):
+    """A BlobProto as a float32 array of ``blob_shape``."""
+    dims = blob_shape(blob, where, num_axes)
+    values = blob.double_data if len(blob.double_data) else blob.data
     return np.fromiter(values, dtype=np.float32, count=len(values)).reshape(dims)
 
 
 def spatial_stream_net():
     """The 1-channel spatial deploy net (pycaffe), the conversion's target."""
     import caffe
-    from atnet import nets
-    return nets.load_net(nets.deploy("spatial"), caffe.TEST)
+    from atnet.nets import deploy
+    from atnet.prototxt_io import load_net
+    return load_net(deploy("spatial"), caffe.TEST)
 
 
 def stream_shapes(net):
     """{layer: (type, [blob shapes])} of the spatial stream in ``net``, its classifier excluded."""
-    from atnet import nets
     types = {name: layer.type for name, layer in zip(net._layer_names, net.layers)}
     return {name: (types[name], [tuple(blob.data.shape) for blob in blobs])
-            for name, blobs in net.params.items() if name != nets.VARIANTS["spatial"].score_blob}
+            for name, blobs in net.params.items() if name != VARIANTS["spatial"].score_blob}
 
 
 def _reduce_channels(name, index, array, target_shape):
@@ -179,4 +188,103 @@ def report_lines(report):
     lines += ["skipped  %-26s (%s, %s)" % (item["layer"], item["type"], item["reason"])
               for item in report["skipped"]]
     lines += ["missing  %-26s (keeps its filler initialisation)" % name for name in report["missing"]]
+    return lines
+
+
+# --- initial weights of a training run (tools/train.py --weights) -------------
+
+def net_blob_shapes(net):
+    """``{layer: [blob shapes]}`` of a pycaffe net, every layer (also those without blobs),
+    first occurrence of a name: what Caffe's CopyTrainedLayersFrom matches a model against."""
+    shapes = {}
+    for name, layer in zip(net._layer_names, net.layers):
+        shapes.setdefault(name, [tuple(blob.data.shape) for blob in layer.blobs])
+    return shapes
+
+
+def _looks_like_text(data):
+    sample = data[:4096]
+    try:
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\t\r\n" for ch in text)
+
+
+def check_initial_weights(path, target_shapes):
+    """The report of what ``--weights`` copies into a net, or InputError naming the file.
+
+    ``target_shapes`` is ``net_blob_shapes`` of the net being trained. Checked
+    the way Caffe's ``Net::CopyTrainedLayersFrom`` copies (by layer name, every
+    blob's shape equal), so that a file Caffe would silently ignore (empty,
+    not a model, no layer name in common) or abort on (another blob count or
+    shape) is refused here with a message, before training starts. A
+    3-channel ``conv1`` (the ImageNet model as downloaded) points at
+    tools/convert_weights.py. The report lists the layers copied, the layers
+    of the net that keep their fillers, and the file's layers the net ignores.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise InputError("--weights %s: cannot read (%s)" % (path, err.strerror)) from None
+    if not data:
+        raise InputError("--weights %s: the file is empty, not a .caffemodel" % path)
+    if _looks_like_text(data):
+        raise InputError("--weights %s: a text file, not a binary .caffemodel (a .prototxt describes a net, "
+                         "it holds no weights)" % path)
+    model = read_caffemodel(path)
+    source = [layer for layer in model.layer]
+    if not source:
+        raise InputError("--weights %s: holds no layers, not a .caffemodel" % path)
+    report = dict(weights=os.path.abspath(path), sha256=sha256_file(path), copied=[], kept_fillers=[],
+                  ignored=[])
+    matched = set()
+    for layer in source:
+        if layer.name not in target_shapes:
+            if len(layer.blobs):
+                report["ignored"].append(layer.name)
+            continue
+        shapes = target_shapes[layer.name]
+        _check_layer_blobs(path, layer, shapes)       # Caffe checks every source layer of a known name
+        if shapes and layer.name not in matched:
+            report["copied"].append(dict(layer=layer.name, shapes=[list(s) for s in shapes]))
+        matched.add(layer.name)
+    report["kept_fillers"] = [name for name, shapes in target_shapes.items() if shapes and name not in matched]
+    if not report["copied"]:
+        raise InputError("--weights %s: no layer of the net is in this model, so it would change nothing "
+                         "(the net's layers with weights: %s; the model's: %s)"
+                         % (path, _few([n for n, s in target_shapes.items() if s]),
+                            _few([layer.name for layer in source if len(layer.blobs)])))
+    return report
+
+
+def _check_layer_blobs(path, layer, shapes):
+    """InputError where Caffe would abort: another number of blobs, or another shape."""
+    if len(layer.blobs) != len(shapes):
+        raise InputError("--weights %s: layer %s has %d blobs, the net's has %d"
+                         % (path, layer.name, len(layer.blobs), len(shapes)))
+    for index, (blob, shape) in enumerate(zip(layer.blobs, shapes)):
+        where = "--weights %s: layer %s blob %d" % (path, layer.name, index)
+        array_shape = blob_shape(blob, where, num_axes=len(shape))
+        if array_shape == tuple(shape):
+            continue
+        if layer.name == "conv1" and index == 0 and len(array_shape) == 4 and array_shape[1] == 3 \
+                and shape[1] == 1:
+            raise InputError("--weights %s: conv1 has 3 input channels (the RGB ImageNet model); the spatial "
+                             "stream reads 1 grey channel. Convert it first: python tools/convert_weights.py %s "
+                             "(see weights/README.md), then pass the _1ch.caffemodel it writes" % (path, path))
+        raise InputError("%s has shape %s, the net needs %s" % (where, list(array_shape), list(shape)))
+
+
+def _few(names, limit=6):
+    return ", ".join(names[:limit]) + (" ... (%d in all)" % len(names) if len(names) > limit else "") or "none"
+
+
+def weights_report_lines(report):
+    """The report of check_initial_weights as readable lines (for the fold's log)."""
+    lines = ["weights %s (sha256 %s)" % (report["weights"], report["sha256"][:12])]
+    lines += ["copied       %s" % item["layer"] for item in report["copied"]]
+    lines += ["kept filler  %s" % name for name in report["kept_fillers"]]
+    lines += ["ignored      %s (not in the net)" % name for name in report["ignored"]]
     return lines

@@ -11,18 +11,14 @@ with the composite's exact per-subject class counts, fixed C (and with
 --tune the inner leave-one-subject-out search too).
 """
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from atnet.baselines import classify, features, runner  # noqa: E402
-from atnet.data.flow import make_flow  # noqa: E402
-from atnet.data.synth import composite_samples  # noqa: E402
-from atnet.folds import make_folds  # noqa: E402
+from atnet.baselines import classify, features, runner
+from atnet.data.composite import composite_samples
+from atnet.data.flow import make_flow
+from atnet.folds import make_folds
 
 
 def synthetic_clip(rng, frames, size):

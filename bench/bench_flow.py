@@ -15,15 +15,13 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
+import cv2
 
-import cv2  # noqa: E402
-
-from atnet.data import adm, synth  # noqa: E402
-from atnet.data.flow import FLOW_ALGORITHMS, make_flow  # noqa: E402
-from atnet.data.frames import read_clip_grey  # noqa: E402
-from atnet.data.face import crop_face, detect_face, expand_box  # noqa: E402
-from atnet.data.pipeline import Settings, prepare, scan  # noqa: E402
+from atnet.data import adm, synth
+from atnet.data.flow import FLOW_ALGORITHMS, make_flow
+from atnet.data.frames import read_clip_grey
+from atnet.data.face import crop_face, detect_face, expand_box
+from atnet.data.prepare import Settings, prepare, scan
 
 ROOTS = {"casme2": "CASME2", "samm": "SAMM", "smic": "SMIC"}
 

@@ -24,7 +24,6 @@ skipped with the reason and only the work of a table is printed.
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -32,15 +31,11 @@ os.environ.setdefault("GLOG_minloglevel", "2")  # before pycaffe starts glog
 
 import numpy as np  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
 from atnet import nets, records  # noqa: E402
 from atnet.common import InputError, run_cli  # noqa: E402
-from atnet.data.synth import composite_samples  # noqa: E402
+from atnet.data.composite import composite_samples  # noqa: E402
 from atnet.folds import balance_by_oversampling, make_folds  # noqa: E402
 from atnet.solver import make_solver, schedule_iterations, write_solver  # noqa: E402
-
 
 
 def table_work(batch, schedule="epochs"):

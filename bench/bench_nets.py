@@ -19,8 +19,6 @@ os.environ.setdefault("GLOG_minloglevel", "2")  # before pycaffe starts glog
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def _random_samples(count, seed):
     from atnet import records
@@ -93,6 +91,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, REPO)
     from atnet.common import run_cli
     run_cli(main)

@@ -9,13 +9,10 @@ Writes the same prepared-directory format as data_prep/prepare.py
 released values kept exactly, manifest.json). See data_prep/README.md.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from atnet.common import run_cli  # noqa: E402
-from atnet.data.release import import_release  # noqa: E402
+from atnet.common import run_cli
+from atnet.data.release import import_release
 
 
 def parse_args(argv=None):

@@ -2,7 +2,7 @@
 """Prepare CASME II, SAMM and/or SMIC-HS releases for ATNet.
 
     python data_prep/prepare.py [--casme2 ROOT] [--samm ROOT] [--smic ROOT] --out DIR
-        [--cropped] [--lenient] [--boxes FILE] [--flow NAME] [--workers N]
+        [--cropped] [--lenient] [--boxes FILE] [--flow NAME] [--face NAME] [--workers N]
         [--gt FILE] [--dry-run]
 
 Reads the releases as unpacked, selects the MEGC2019 composite, and writes
@@ -11,14 +11,11 @@ DIR/index.csv, one 224x224 grey apex face (PNG) and one 64x128 ADM feature
 skips finished samples and redoes changed ones. See data_prep/README.md.
 """
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from atnet.common import run_cli  # noqa: E402
-from atnet.data.flow import DEFAULT_FLOW, FLOW_ALGORITHMS  # noqa: E402
-from atnet.data.pipeline import DEFAULT_MARGIN, Settings, prepare  # noqa: E402
+from atnet.common import run_cli
+from atnet.config import add_option, declarations
+from atnet.data.prepare import Settings, prepare
 
 
 def parse_args(argv=None):
@@ -32,20 +29,16 @@ def parse_args(argv=None):
     parser.add_argument("--smic", metavar="ROOT",
                         help="SMIC root (holds SMIC_all_raw/HS/ or SMIC_all_cropped/HS/)")
     parser.add_argument("--out", required=True, metavar="DIR", help="prepared directory to write")
-    parser.add_argument("--cropped", action="store_true",
-                        help="read the face-cropped releases; the whole frame is the face box")
-    parser.add_argument("--lenient", action="store_true",
-                        help="skip samples with problems and list them in DIR/skipped.csv "
-                             "instead of stopping at the first problem")
+    # Defaults, choices and help of the Settings options come from atnet.data.prepare.Settings.
+    add_option(parser, Settings, "cropped", "--cropped")
+    add_option(parser, Settings, "lenient", "--lenient")
     parser.add_argument("--boxes", metavar="FILE",
                         help="manual face boxes, CSV dataset,subject,sample,x,y,w,h (frame pixels); "
                              "they replace detection for those samples")
-    parser.add_argument("--flow", choices=sorted(FLOW_ALGORITHMS), default=DEFAULT_FLOW,
-                        help="dense optical-flow algorithm")
-    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                        help="margin added on each side of the detected face box, as a fraction of its size")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="parallel processes (one clip each)")
+    add_option(parser, Settings, "flow", "--flow")
+    add_option(parser, Settings, "face", "--face")
+    add_option(parser, Settings, "margin", "--margin")
+    add_option(parser, Settings, "workers", "--workers")
     parser.add_argument("--gt", metavar="FILE",
                         help="official combined_3class_gt.csv: report every difference from our selection "
                              "(exit status 1 if any)")
@@ -54,16 +47,13 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not (args.casme2 or args.samm or args.smic):
         parser.error("give at least one of --casme2, --samm, --smic")
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     roots = {name: getattr(args, name) for name in ("casme2", "samm", "smic") if getattr(args, name)}
-    settings = Settings(flow=args.flow, margin=args.margin, cropped=args.cropped,
-                        lenient=args.lenient, workers=args.workers)
+    settings = Settings(**{name: getattr(args, name) for name in declarations(Settings)})
     outcome = prepare(roots, args.out, settings, boxes_path=args.boxes, gt_path=args.gt,
                       dry_run=args.dry_run, command=sys.argv if argv is None else ["prepare.py"] + list(argv))
     return 1 if outcome.differences else 0

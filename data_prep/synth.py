@@ -5,23 +5,21 @@
 
 writes DIR/CASME2, DIR/SAMM and DIR/SMIC (each a dataset root as the real
 release unpacks) and DIR/combined_3class_gt.csv (the official-style list of
-the composite samples it contains). See atnet/data/synth.py.
+the composite samples it contains). See atnet/data/synth/.
 """
 import argparse
 import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-
-from atnet.common import run_cli  # noqa: E402
-from atnet.data import synth  # noqa: E402
+from atnet.common import run_cli
+from atnet.data import synth
+from atnet.data.synth.clips import PRESETS
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(synth.PRESETS), default="tiny",
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
                         help="tiny: a few subjects per dataset; composite: the 68 subjects and "
                              "exact per-subject counts of the MEGC2019 composite")
     parser.add_argument("--out", required=True, help="folder to write the three dataset roots into")

@@ -22,7 +22,7 @@
 #   CUDA_ARCH_PTX="90"    architectures whose PTX is embedded (JIT-compiled on newer GPUs)
 #   CUDA_HOME=DIR         the CUDA toolkit (default: /usr/local/cuda, else nvcc's on PATH)
 #
-# Usage: setup/setup.sh [all|deps|venv|caffe|source|bundle [OUT.tar.gz]]
+# Usage: setup/setup.sh [all|deps|venv|build|caffe|source|bundle [OUT.tar.gz]]
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -76,13 +76,16 @@ setup_venv() {
 
 site_packages() { "$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
 
-# Make `import caffe` and `import atnet` work from any directory, and put the
+# Make `import caffe` work from any directory, install atnet (editable) into the
+# venv so `import atnet` does too, and put the
 # caffe binary on the venv's PATH.
 link_caffe() {
   local pydir=$1 bin=$2 sp
   sp=$(site_packages)
   printf '%s\n' "$pydir" > "$sp/bvlc_caffe.pth"
-  printf '%s\n' "$REPO" > "$sp/atnet_repo.pth"
+  rm -f "$sp/atnet_repo.pth"   # earlier setups imported atnet through this file
+  "$VENV/bin/python" -m pip install --disable-pip-version-check -qq --no-deps --no-build-isolation -e "$REPO" \
+    || die "pip install -e $REPO failed"
   ln -sfn "$bin" "$VENV/bin/caffe"
   (cd / && "$VENV/bin/python" -c 'import caffe, atnet' 2>&1) \
     || die "pycaffe at $pydir does not import (see the error above)"
@@ -436,8 +439,10 @@ bundle_caffe() {
 }
 
 usage() {
-  echo "usage: setup.sh [all|deps|venv|caffe|source|bundle [OUT.tar.gz]]   (default: all)" >&2
+  echo "usage: setup.sh [all|deps|venv|build|caffe|source|bundle [OUT.tar.gz]]   (default: all)" >&2
   echo "  deps: only the apt build dependencies (as root; the Docker image runs this first)" >&2
+  echo "  build: the venv and the cached Caffe build only: links nothing, imports nothing of the" >&2
+  echo "         project (the Docker images' Caffe layer, built before the project is copied in)" >&2
   echo "  source: fetch and verify the Caffe source tarball; print its path" >&2
   echo "  bundle: a relocatable tarball of the build (caffe + pycaffe + libraries); print its path" >&2
   exit 2
@@ -450,6 +455,7 @@ main() {
     all) setup_venv; setup_caffe ;;
     deps) install_build_deps ;;
     venv) setup_venv ;;
+    build) setup_venv; ensure_caffe_build ;;
     caffe) setup_caffe ;;
     source) mkdir -p "$CACHE/src"; obtain_source ;;
     bundle) bundle_caffe "${2:-}" ;;

@@ -13,13 +13,14 @@ import sys
 import openpyxl
 
 from atnet.data import synth
+from atnet.data.synth.clips import Preset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROOT_NAMES = {"casme2": "CASME2", "samm": "SAMM", "smic": "SMIC"}
 
 #: A very small release set (a few short clips per dataset, every layout
 #: oddity of the real ones) for tests that run the whole pipeline many times.
-MICRO = synth.Preset(
+MICRO = Preset(
     casme2_counts={1: (1, 1, 1)}, casme2_excluded={"others": 1}, casme2_excluded_subjects=(10,),
     casme2_repression_share=27 / 90,
     samm_counts={6: (1, 1, 0)}, samm_other=1, samm_other_subjects=(25,), samm_negatives={"Anger": 1},

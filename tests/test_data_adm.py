@@ -6,6 +6,7 @@ import pytest
 import skimage.data
 import cv2
 
+from atnet.common import InputError
 from atnet.data import adm
 from atnet.data.flow import FLOW_ALGORITHMS, flow_params, make_flow, uniform_flow
 
@@ -87,9 +88,16 @@ def test_long_clip_fills_all_64_rows_from_apex_minus_32():
     assert feature[0, 1] == pytest.approx(math.hypot(18 + 1, 0.5))    # frames 18 -> 19
 
 
-@pytest.mark.parametrize("n, apex", [(10, 0), (10, 9), (65, 32), (2, 1), (1, 0)])
+@pytest.mark.parametrize("n, apex", [(10, 0), (10, 9), (65, 32), (2, 1), (2, 0)])
 def test_window_edges(n, apex):
     _check_rows(adm.adm_feature(_clip(n), apex, _index_flow), n, apex)
+
+
+def test_a_clip_without_flow_is_an_error_not_an_all_zero_feature():
+    with pytest.raises(InputError, match="1 frame.*at least 2"):
+        adm.adm_feature(_clip(1), 0, _index_flow)
+    with pytest.raises(InputError, match="every flow field .* is zero"):
+        adm.adm_feature(_clip(10), 4, lambda a, b: np.zeros((SIZE, SIZE, 2), np.float32))
 
 
 def test_apex_outside_the_clip_is_refused():
@@ -138,5 +146,7 @@ def test_flow_parameters_are_recorded():
     params = flow_params("dis")
     assert params["preset"] == "MEDIUM" and "PatchSize" in params and params["opencv"] == cv2.__version__
     assert flow_params("farneback")["winsize"] == 15
+    tvl1 = flow_params("tvl1")
+    assert tvl1["method"] == "cv2.optflow.DualTVL1OpticalFlow" and tvl1["ScalesNumber"] == 5 and tvl1["Lambda"] == 0.15
     with pytest.raises(ValueError):
         make_flow("nope")

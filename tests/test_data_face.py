@@ -10,7 +10,7 @@ import skimage.data
 from atnet.common import InputError
 from atnet.data.face import check_box, crop_face, detect_face, expand_box, read_boxes
 from atnet.data.frames import read_grey
-from atnet.data.pipeline import scan
+from atnet.data.prepare import scan
 
 import data_support as common
 
@@ -77,3 +77,28 @@ def test_box_file_is_read_and_checked(tmp_path):
     with pytest.raises(InputError, match="where: box x=100 y=0 w=80 h=80 is not inside the 160x120 frame"):
         check_box((100, 0, 80, 80), 160, 120, "where")
     assert os.path.exists(good)
+
+
+def test_landmark_box_frames_the_face_on_the_bundled_photograph():
+    from atnet.data.face import box_iou
+    grey = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
+    haar, landmarks = detect_face(grey), detect_face(grey, "landmarks")
+    x, y, w, h = landmarks
+    # the 68 landmarks span jaw to brows: below the Haar box's forehead, about as wide
+    assert abs(x - 179) <= 8 and abs(y - 87) <= 8 and abs(w - 94) <= 10 and abs(h - 92) <= 10
+    assert 0.5 < box_iou(haar, landmarks) < 0.9
+    assert detect_face(np.random.default_rng(0).integers(0, 256, (240, 320), dtype=np.uint8), "landmarks") is None
+    with pytest.raises(ValueError, match="unknown face detector"):
+        detect_face(grey, "asm")
+
+
+def test_landmark_box_finds_the_synthetic_faces(tmp_path_factory):
+    from atnet.data.face import box_iou
+    selection = scan(common.roots(common.release(tmp_path_factory, "tiny")))
+    ious = []
+    for sample in selection.selected[::4]:
+        grey = read_grey(sample.frames[sample.apex_index])
+        landmarks = detect_face(grey, "landmarks")
+        assert landmarks is not None, sample.key
+        ious.append(box_iou(detect_face(grey), landmarks))
+    assert min(ious) > 0.4, ious

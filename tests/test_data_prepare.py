@@ -1,9 +1,11 @@
 """data_prep/prepare.py end to end: outputs, index, manifest, caching,
 interruption, manual boxes, cropped releases, processing-time problems, and
 the separability of the ADM features on the tiny synthetic set."""
+import ast
 import csv
 import dataclasses
 import glob
+import importlib.util
 import json
 import os
 import shutil
@@ -20,8 +22,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from atnet.common import InputError, sha256_file
-from atnet.data import adm
-from atnet.data.pipeline import Settings, prepare, scan
+from atnet.data import adm, sample_outputs
+from atnet.data import prepare as prepare_stage
+from atnet.data.prepare import Settings, prepare, scan
 from atnet.data.prepared import (INDEX_COLUMNS, load_apex_image, load_face_clip, load_feature, load_index)
 
 import data_support as common
@@ -165,6 +168,48 @@ def test_rerun_skips_finished_samples_and_redoes_changed_ones(micro, tmp_path):
     assert "0 finished earlier (skipped), 7 to prepare" in log
     changed = _outputs(out)
     assert all(changed[p] != first[p] for p in first if p.startswith("flow"))
+
+
+def test_cache_key_follows_the_output_code_not_the_prepare_stage(micro, tmp_path, monkeypatch):
+    """An edit of the prepare stage (reports, manifest) redoes no sample; an
+    edit of a module that shapes the outputs (here adm.py) redoes every one."""
+    out = tmp_path / "out"
+    _run(common.roots(micro), out)
+    for module, expected in ((prepare_stage, "7 finished earlier (skipped), 0 to prepare"),
+                             (adm, "0 finished earlier (skipped), 7 to prepare")):
+        edited = tmp_path / os.path.basename(module.__file__)
+        with open(module.__file__) as handle:
+            edited.write_text(handle.read() + "\n# an edit\n")
+        with monkeypatch.context() as patch:
+            patch.setattr(module, "__file__", str(edited))
+            _, log = _run(common.roots(micro), out)
+        assert expected in log
+
+
+def _atnet_imports(module):
+    """The atnet modules a module's source imports (``from atnet.data import adm`` -> atnet.data.adm)."""
+    with open(module.__file__) as handle:
+        tree = ast.parse(handle.read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                name = "%s.%s" % (node.module, alias.name)
+                found.add(name if importlib.util.find_spec(node.module).submodule_search_locations
+                          and importlib.util.find_spec(name) else node.module)
+    return {name for name in found if name.split(".")[0] == "atnet"}
+
+
+def test_cache_key_modules_cover_what_they_import():
+    """Every atnet module the output modules import is itself hashed or listed as
+    not shaping the bytes, and the per-sample work is one of the hashed modules."""
+    hashed = set(sample_outputs.OUTPUT_MODULE_NAMES)
+    for module in sample_outputs.output_modules():
+        for name in _atnet_imports(module):
+            assert name in hashed or name in sample_outputs.NOT_OUTPUT_MODULES, (module.__name__, name)
+    assert prepare_stage.process.__module__ in hashed and prepare_stage.__name__ not in hashed
 
 
 def test_parallel_and_serial_runs_give_identical_outputs(micro, tmp_path):

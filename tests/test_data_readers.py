@@ -10,12 +10,13 @@ import shutil
 import pytest
 
 from atnet.common import InputError
-from atnet.data import synth
 from atnet.data.casme2 import read_casme2
 from atnet.data.composite import compare_with_gt, read_gt
-from atnet.data.pipeline import Settings, prepare, scan
+from atnet.data.prepare import Settings, prepare, scan
 from atnet.data.samm import read_samm
 from atnet.data.smic import read_smic
+from atnet.data.synth.clips import plan
+from atnet.data.synth.write import write_casme2_sheet
 
 import data_support as common
 
@@ -81,7 +82,7 @@ def test_casme2_oddities_and_exclusions(tiny):
 
 def test_casme2_later_sheet_with_integer_subjects_gives_the_same_samples(tiny, tmp_path):
     release_roots = common.copy_release(tiny, tmp_path, ("casme2",))
-    synth.write_casme2_sheet(release_roots["casme2"], synth.plan("tiny", 0)["casme2"], integer_subjects=True)
+    write_casme2_sheet(release_roots["casme2"], plan("tiny", 0)["casme2"], integer_subjects=True)
     later = os.path.join(release_roots["casme2"], "CASME2-coding-20190701.xlsx")
     assert all(isinstance(row[0], int) for row in common.sheet_rows(later, "Sheet1")[1:])
     result = read_casme2(release_roots["casme2"])

@@ -131,3 +131,42 @@ def test_import_release_resizes_apex_images_and_reports_mismatches(tmp_path):
     with pytest.raises(InputError, match=r"line 1: apex image .*img59\.jpg is missing"):
         import_release(str(tmp_path / "Apex_Cropped_images.txt"), str(tmp_path / "apex"),
                        str(tmp_path / "optical.txt"), str(tmp_path / "out"), log=lambda *a: None)
+
+
+def _authors_text(features, header, newline):
+    """The optical text as the authors' files write it: ``header(key)`` lines, ``newline`` endings."""
+    lines = []
+    for key, feature in features.items():
+        lines.append(header(key))
+        lines += [" ".join("%.9g" % value for value in row) for row in feature]
+    return newline.join(lines) + newline
+
+
+@pytest.mark.parametrize("style, header, newline", [
+    ("per-fold key", lambda key: key, "\n"),
+    ("Windows path, CRLF (Data/OpticalFlowFeatureData.txt)", lambda key: "Data\\" + key.replace("-", "\\", 2), "\r\n"),
+    ("Windows path with a frame part", lambda key: "Data\\" + key.replace("-", "\\", 2) + "\\img46.jpg", "\r\n"),
+    ("forward-slash path", lambda key: "Data/" + key.replace("-", "/", 2), "\n"),
+])
+def test_optical_text_header_styles_of_the_authors(tmp_path, style, header, newline):
+    features = _features()
+    path = tmp_path / "Data" / "OpticalFlowFeatureData.txt"
+    path.parent.mkdir()
+    path.write_bytes(_authors_text(features, header, newline).encode())
+    if newline == "\r\n":
+        assert path.read_bytes().startswith(b"Data\\casme2\\sub01\\EP02_01f") and b"\r\n" in path.read_bytes()
+    back = read_optical_text(str(path))
+    assert list(back) == KEYS, style
+    for key in KEYS:
+        np.testing.assert_array_equal(back[key], features[key])
+
+
+@pytest.mark.parametrize("header, message", [
+    ("Data\\casme2\\sub01", r"line 1: clip header 'Data\\\\casme2\\\\sub01' is not Data"),
+    ("Data\\mmi\\sub01\\EP02_01f", "line 1: clip header 'mmi-sub01-EP02_01f' is not"),
+])
+def test_bad_windows_headers_name_the_line(tmp_path, header, message):
+    path = tmp_path / "OpticalFlowFeatureData.txt"
+    path.write_bytes(_authors_text({"x": _features()[KEYS[0]]}, lambda key: header, "\r\n").encode())
+    with pytest.raises(InputError, match=message):
+        read_optical_text(str(path))

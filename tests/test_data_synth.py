@@ -9,7 +9,10 @@ import pytest
 
 from atnet.common import InputError
 from atnet.data import synth
-from atnet.data.pipeline import Settings, prepare
+from atnet.data.composite import CASME2_COMPOSITE, SAMM_COMPOSITE, SMIC_COMPOSITE, composite_samples
+from atnet.data.prepare import Settings, prepare
+from atnet.data.synth.clips import expected_counts, plan
+from atnet.data.synth.render import intensity
 
 import data_support as common
 
@@ -55,23 +58,33 @@ def test_tiny_layout_has_the_oddities(tmp_path_factory):
 
 
 def test_motion_profile_rises_to_the_apex_and_falls_back():
-    assert synth.intensity(10, 10, 15, 30) == 0.0
-    assert synth.intensity(15, 10, 15, 30) == 1.0
-    assert synth.intensity(30, 10, 15, 30) == pytest.approx(0.0, abs=1e-12)
-    assert 0 < synth.intensity(12, 10, 15, 30) < synth.intensity(14, 10, 15, 30) < 1
-    assert synth.intensity(10, 10, 10, 20) == 1.0                                         # apex = onset
+    assert intensity(10, 10, 15, 30) == 0.0
+    assert intensity(15, 10, 15, 30) == 1.0
+    assert intensity(30, 10, 15, 30) == pytest.approx(0.0, abs=1e-12)
+    assert 0 < intensity(12, 10, 15, 30) < intensity(14, 10, 15, 30) < 1
+    assert intensity(10, 10, 10, 20) == 1.0                                         # apex = onset
 
 
 def test_composite_plan_has_the_sheet_totals_of_datasets_md():
-    clips = synth.plan("composite", 0)
+    clips = plan("composite", 0)
     emotions = {d: collections.Counter(c.emotion for c in clips[d]) for d in clips}
     assert emotions["casme2"] == {"others": 99, "disgust": 63, "happiness": 32, "repression": 27,
                                   "surprise": 25, "sadness": 7, "fear": 2}
     assert emotions["samm"] == {"Anger": 57, "Other": 26, "Happiness": 26, "Surprise": 15, "Contempt": 12,
                                 "Disgust": 9, "Fear": 8, "Sadness": 6}
     assert len({c.subject for c in clips["casme2"]}) == 26 and len({c.subject for c in clips["samm"]}) == 29
-    assert synth.expected_counts("composite") == {"casme2": (88, 32, 25), "samm": (92, 26, 15),
-                                                  "smic": (70, 51, 43)}
+    assert expected_counts("composite") == {"casme2": (88, 32, 25), "samm": (92, 26, 15),
+                                            "smic": (70, 51, 43)}
+
+
+def test_composite_samples_are_the_442_of_datasets_md():
+    samples = composite_samples()
+    assert len(samples) == 442
+    assert collections.Counter(s["label"] for s in samples) == {0: 250, 1: 109, 2: 83}
+    subjects = {(s["dataset"], s["subject"]) for s in samples}
+    assert len(subjects) == 68 and ("casme2", "sub01") in subjects and ("samm", "6") in subjects \
+        and ("smic", "s01") in subjects
+    assert len({(s["dataset"], s["subject"], s["sample"]) for s in samples}) == 442
 
 
 @pytest.mark.slow
@@ -89,9 +102,9 @@ def test_composite_release_reads_back_as_the_exact_composite(tmp_path):
     assert "SAMM: 159 sheet rows = 133 selected + 26 excluded" in text
     assert outcome.differences == [] and outcome.skipped == []
     per_subject = collections.Counter((s.dataset, s.subject, s.label) for s in outcome.selection.selected)
-    for number, counts in synth.CASME2_COMPOSITE.items():
+    for number, counts in CASME2_COMPOSITE.items():
         assert tuple(per_subject[("casme2", "sub%02d" % number, c)] for c in range(3)) == counts
-    for number, counts in synth.SAMM_COMPOSITE.items():
+    for number, counts in SAMM_COMPOSITE.items():
         assert tuple(per_subject[("samm", str(number), c)] for c in range(3)) == counts
-    for number, counts in synth.SMIC_COMPOSITE.items():
+    for number, counts in SMIC_COMPOSITE.items():
         assert tuple(per_subject[("smic", "s%02d" % number, c)] for c in range(3)) == counts

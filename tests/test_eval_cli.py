@@ -8,11 +8,12 @@ import sys
 import pytest
 
 from atnet.common import InputError
-from atnet.evaluate import evaluate_run, write_run_info
+from atnet.evaluate import evaluate_run
 from atnet.folds import make_folds
 from atnet.metrics import scores
 from atnet.paper import load_paper_rows
 from atnet.predictions import Prediction, make_prediction, read_predictions, write_predictions
+from atnet.runs import write_run_info
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBJECTS = {("casme2", "sub01"): [0, 1, 2], ("casme2", "sub02"): [0, 0],

@@ -8,6 +8,7 @@ import pytest
 from caffe import layers as L
 
 from atnet import nets
+from atnet.prototxt_io import load_net
 
 RNG_SEED = 3
 
@@ -20,7 +21,7 @@ def block_net(caffe, build, **input_shapes):
     build(n, *[n[name] for name in input_shapes])
     proto = n.to_proto()
     proto.force_backward = True
-    return nets.load_net(proto, caffe.TRAIN)
+    return load_net(proto, caffe.TRAIN)
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def test_time_major_equals_numpy_transpose_forward_and_backward(caffe, rng):
 @pytest.fixture
 def temporal_net(caffe):
     caffe.set_random_seed(RNG_SEED)
-    return nets.load_net(nets.deploy("temporal", batch_size=3), caffe.TEST)
+    return load_net(nets.deploy("temporal", batch_size=3), caffe.TEST)
 
 
 def test_continuation_indicators_are_zero_then_one_for_any_batch(temporal_net, rng):
@@ -131,7 +132,7 @@ def test_temporal_output_is_numpy_mean_over_time_of_lstm2(temporal_net, rng):
 # --- shapes --------------------------------------------------------------------------------
 
 def test_blob_and_parameter_shapes_match_the_paper(caffe):
-    net = nets.load_net(nets.deploy("fusion", batch_size=2), caffe.TEST)
+    net = load_net(nets.deploy("fusion", batch_size=2), caffe.TEST)
     blobs = {name: blob.data.shape for name, blob in net.blobs.items()}
     params = {name: [blob.data.shape for blob in blobs_] for name, blobs_ in net.params.items()}
     assert blobs[nets.APEX_BLOB] == (2, 1, 224, 224)
@@ -155,14 +156,14 @@ def test_blob_and_parameter_shapes_match_the_paper(caffe):
 
 def test_single_stream_heads_see_512_features(caffe):
     for variant in ("spatial", "temporal", "micro_attention"):
-        net = nets.load_net(nets.deploy(variant), caffe.TEST)
+        net = load_net(nets.deploy(variant), caffe.TEST)
         assert net.params["fc_" + variant][0].data.shape == (3, 512)
         assert net.blobs[nets.PROB_BLOB].data.shape == (1, 3)
 
 
 def test_micro_attention_mean_conv_is_a_fixed_channel_mean(caffe):
     proto = nets.deploy("micro_attention")
-    net = nets.load_net(proto, caffe.TEST)
+    net = load_net(proto, caffe.TEST)
     for width in (64, 128, 256, 512):
         name = "layer_%d_1_att_mean" % width
         np.testing.assert_array_equal(net.params[name][0].data, np.full((1, width, 1, 1), 1.0 / width))

@@ -11,6 +11,8 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from atnet import nets
+from atnet.prototxt_io import load_net
+from atnet.variants import VARIANTS
 
 BN_EPS = 1e-5  # Caffe BatchNorm default
 BATCH = 2
@@ -171,9 +173,9 @@ def randomise(net, rng, inputs):
 def random_inputs(rng, variant):
     """Grey apex images 0..255 and ADM-like flow features (zero rows first, as in the LMDBs)."""
     inputs = {}
-    if nets.VARIANTS[variant].uses_apex:
+    if VARIANTS[variant].uses_apex:
         inputs["data"] = rng.integers(0, 256, (BATCH, 1, 224, 224)).astype(np.float32)
-    if nets.VARIANTS[variant].uses_flow:
+    if VARIANTS[variant].uses_flow:
         flow = np.zeros((BATCH, 1, 64, 128), np.float32)
         flow[..., 0::2] = rng.uniform(-np.pi, np.pi, (BATCH, 1, 64, 64))
         flow[..., 1::2] = rng.uniform(0, 1.5, (BATCH, 1, 64, 64))
@@ -182,11 +184,11 @@ def random_inputs(rng, variant):
     return inputs
 
 
-@pytest.mark.parametrize("variant", list(nets.VARIANTS))
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_deploy_net_matches_numpy_reference(caffe, variant):
     caffe.set_random_seed(11)
     rng = np.random.default_rng(5)
-    net = nets.load_net(nets.deploy(variant, batch_size=BATCH), caffe.TEST)
+    net = load_net(nets.deploy(variant, batch_size=BATCH), caffe.TEST)
     inputs = random_inputs(rng, variant)
     randomise(net, rng, inputs)
     # A previous batch first: Caffe's LSTM carries its final state into the next
@@ -200,7 +202,7 @@ def test_deploy_net_matches_numpy_reference(caffe, variant):
     params = {name: [b.data.astype(np.float64) for b in blobs] for name, blobs in net.params.items()}
     scores, probs = reference_scores(variant, params, image=inputs.get("data"),
                                      flow=inputs.get("flow"))
-    caffe_scores = net.blobs[nets.VARIANTS[variant].score_blob].data
+    caffe_scores = net.blobs[VARIANTS[variant].score_blob].data
     assert out[nets.PROB_BLOB].shape == (BATCH, 3)
     np.testing.assert_allclose(caffe_scores, scores, rtol=0, atol=TOLERANCE)
     np.testing.assert_allclose(out[nets.PROB_BLOB], probs, rtol=0, atol=TOLERANCE)

@@ -9,7 +9,9 @@ import pytest
 from caffe.proto import caffe_pb2
 from google.protobuf import text_format
 
-from atnet import nets
+from atnet import nets, paper
+from atnet.reference import reference_files
+from atnet.variants import VARIANTS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROTOTXT = os.path.join(REPO, "prototxt")
@@ -29,7 +31,7 @@ STOCK_BVLC_LAYERS = {
 
 
 def committed_nets():
-    for variant in nets.VARIANTS:
+    for variant in VARIANTS:
         for kind in ("train_val", "deploy"):
             path = os.path.join(PROTOTXT, variant, kind + ".prototxt")
             with open(path) as handle:
@@ -41,7 +43,7 @@ def test_regenerating_prototxt_gives_the_committed_files(tmp_path):
                     "--out", str(tmp_path)], check=True, capture_output=True, cwd="/")
     generated = {os.path.relpath(os.path.join(root, name), tmp_path)
                  for root, _, names in os.walk(tmp_path) for name in names}
-    assert generated == set(nets.reference_files())
+    assert generated == set(reference_files())
     for relative in sorted(generated):
         with open(os.path.join(tmp_path, relative)) as new, open(os.path.join(PROTOTXT, relative)) as old:
             assert new.read() == old.read(), "prototxt/%s is stale: run tools/make_prototxt.py" % relative
@@ -128,3 +130,12 @@ def test_solver_template_is_the_paper_schedule_for_744_samples():
         template = text_format.Parse(handle.read(), caffe_pb2.SolverParameter())
     assert (template.stepsize, template.max_iter, template.snapshot) == (465, 2325, 2325)
     assert template.net == "fusion/train_val.prototxt" and template.HasField("random_seed")
+
+
+def test_every_variant_names_its_rows_of_both_paper_tables():
+    """run.json's method/setting come from the variant's table_row: each must be a printed row."""
+    rows = paper.load_paper_rows()
+    for variant in VARIANTS.values():
+        for table in ("II", "III"):
+            assert paper.paper_results(rows, table, *variant.table_row), (variant.name, table)
+    assert paper.MODEL_ROWS == {name: variant.table_row for name, variant in VARIANTS.items()}

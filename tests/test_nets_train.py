@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from atnet import nets, records, solver
+from atnet.prototxt_io import load_net, write_prototxt
+from atnet.variants import VARIANTS
 
 CAFFE_BIN = os.path.join(os.path.dirname(sys.executable), "caffe")
 BATCH = 2
@@ -47,7 +49,7 @@ def caffe_train(variant, paths, workdir, seed=1, full_log=False):
     definitions) costs seconds, so it is only kept when asked for.
     """
     net_path = os.path.join(workdir, "train_val.prototxt")
-    nets.write_prototxt(net_path, nets.train_val(variant, batch_size=BATCH, test_batch_size=1, **paths))
+    write_prototxt(net_path, nets.train_val(variant, batch_size=BATCH, test_batch_size=1, **paths))
     params = solver.make_solver(net_path, os.path.join(workdir, "snap"), seed=seed, train_size=4,
                                 batch_size=BATCH, max_iter=ITERATIONS, test_iter=2)
     solver_path = os.path.join(workdir, "solver.prototxt")
@@ -59,15 +61,15 @@ def caffe_train(variant, paths, workdir, seed=1, full_log=False):
     return result.stderr, solver.snapshot_paths(params)[0]
 
 
-@pytest.mark.parametrize("variant", list(nets.VARIANTS))
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_caffe_train_runs_and_snapshot_loads_into_deploy(caffe, lmdbs, variant, tmp_path):
     paths, _, _ = lmdbs
     _, caffemodel = caffe_train(variant, paths, str(tmp_path))
     assert os.path.exists(caffemodel)
-    deploy = nets.load_net(nets.deploy(variant), caffe.TEST, weights=caffemodel)
+    deploy = load_net(nets.deploy(variant), caffe.TEST, weights=caffemodel)
     trained = caffe.Net(str(tmp_path / "train_val.prototxt"), caffe.TEST, weights=caffemodel)
     fresh = caffe.Net(str(tmp_path / "train_val.prototxt"), caffe.TEST)
-    score = nets.VARIANTS[variant].score_blob
+    score = VARIANTS[variant].score_blob
     for name, blobs in deploy.params.items():
         for mine, theirs in zip(blobs, trained.params[name]):
             assert np.all(np.isfinite(mine.data)), name
@@ -102,7 +104,7 @@ def test_same_seed_gives_identical_weights(lmdbs, logged_temporal_run, tmp_path)
 def test_data_layer_nets_feed_records_indicators_and_phase_rule(caffe, lmdbs, tmp_path):
     paths, train, test = lmdbs
     path = str(tmp_path / "train_val.prototxt")
-    nets.write_prototxt(path, nets.train_val("fusion", batch_size=BATCH, **paths))
+    write_prototxt(path, nets.train_val("fusion", batch_size=BATCH, **paths))
     net = caffe.Net(path, caffe.TRAIN)
     net.forward()
     for i in range(BATCH):  # the two LMDBs stay aligned: same sample at the same position

@@ -1,6 +1,7 @@
 """The 3-channel -> 1-channel converter (atnet/weights.py, tools/convert_weights.py),
 tested on a locally generated 3-channel caffemodel with ResNet10_cvgj's layer
 names (the real one needs a download)."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import pytest
 from caffe import layers as L
 
 from atnet import nets, weights
+from atnet.prototxt_io import load_net
 from atnet.common import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,7 +30,7 @@ def three_channel_model(caffe, path, equal_channels, seed):
     n.score = L.InnerProduct(n[STREAM_END], num_output=10)
     proto.layer.extend([n.to_proto().layer[1]])
     caffe.set_random_seed(seed)
-    net = nets.load_net(proto, caffe.TEST)
+    net = load_net(proto, caffe.TEST)
     rng = np.random.default_rng(seed)
     for name, blobs in net.params.items():
         kind = net.layers[list(net._layer_names).index(name)].type
@@ -54,7 +56,7 @@ def test_converted_stream_equals_the_3_channel_model_on_grey_input(caffe, tmp_pa
     source = tmp_path / "resnet10_rgb.caffemodel"
     rgb_net = three_channel_model(caffe, source, equal_channels=True, seed=1)
     report = weights.convert_file(str(source), str(tmp_path / "grey.caffemodel"), str(tmp_path / "r.json"))
-    grey_net = nets.load_net(nets.deploy("spatial"), caffe.TEST, weights=str(tmp_path / "grey.caffemodel"))
+    grey_net = load_net(nets.deploy("spatial"), caffe.TEST, weights=str(tmp_path / "grey.caffemodel"))
     grey = np.random.default_rng(0).integers(0, 256, (1, 1, 224, 224)).astype(np.float32)
     rgb_net.blobs["data"].data[...] = np.repeat(grey, 3, axis=1)
     grey_net.blobs["data"].data[...] = grey
@@ -134,11 +136,9 @@ def test_command_line_converts_then_skips(caffe, tmp_path):
 
 def test_weights_readme_front_matter_and_checksum_verification(tmp_path):
     script = os.path.join(REPO, "weights", "download.py")
-    sys.path.insert(0, os.path.dirname(script))
-    try:
-        import download
-    finally:
-        sys.path.pop(0)
+    spec = importlib.util.spec_from_file_location("download", script)
+    download = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(download)
     meta = download.front_matter()
     assert meta["file"].endswith(".caffemodel") and meta["source_url"].startswith("https://")
     assert len(meta["sha256"]) == 64 and int(meta["sha256"], 16) >= 0

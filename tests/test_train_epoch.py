@@ -8,6 +8,7 @@ import numpy as np
 
 import train_support
 from atnet import augment, nets
+from atnet.prototxt_io import write_prototxt
 from atnet.data.prepared import load_apex_image, load_feature, load_index
 
 BATCH = 4
@@ -25,8 +26,8 @@ def test_every_batch_of_an_epoch_pairs_apex_and_flow_of_the_same_samples(caffe, 
     rows = {row.key: row for row in load_index(prepared)}
 
     net_path = str(tmp_path / "train_val.prototxt")
-    nets.write_prototxt(net_path, nets.train_val("fusion", str(fold / "train_apex"), str(fold / "train_flow"),
-                                                 batch_size=BATCH))
+    write_prototxt(net_path, nets.train_val("fusion", str(fold / "train_apex"), str(fold / "train_flow"),
+                                            batch_size=BATCH))
     net = caffe.Net(net_path, caffe.TRAIN)
     data_layers = [i for i, layer in enumerate(net.layers) if layer.type == "Data"]
     assert len(data_layers) == 2  # one per LMDB

@@ -109,6 +109,7 @@ def test_a_composite_fold_follows_its_plan(composite, tmp_path):
     plan = lmdb_folds.plan_folds(load_index(composite), "cde", config, ["cde-samm-19"])[0]
     assert [s["key"] for s in manifest["train"]["samples"]] == [e.row.key for e in plan.train]
     assert manifest["train"]["class_counts"] == [250, 250, 250] and manifest["test"]["records"] == 1
+    assert manifest["versions"]["caffe"]["path"] and manifest["versions"]["packages"]["lmdb"]  # atnet.provenance
     _check_records_follow_manifest(composite, str(out / "cde-samm-19"), "centred")
 
 

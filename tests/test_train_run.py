@@ -4,6 +4,7 @@ predictions of the final iterate, skipping finished folds, refusing changed sett
 weights loaded by layer name, parallel folds, and a kill -9 in the middle of a fold."""
 import csv
 import glob
+import importlib.util
 import json
 import os
 import re
@@ -20,11 +21,13 @@ import numpy as np
 import pytest
 
 import train_support
-from atnet import train
+from atnet import runs, train
 from atnet.common import InputError
 from atnet.config import fold_seed
-from atnet.evaluate import read_run_info
+from atnet.fold import snapshot_is_complete
 from atnet.predictions import read_predictions
+from atnet.runs import read_run_info
+from atnet.solver import snapshot_iterations
 
 TRAIN = os.path.join(train_support.TOOLS, "train.py")
 FOLDS = ("cde-casme2-sub01", "cde-casme2-sub02", "cde-casme2-sub05")
@@ -69,7 +72,7 @@ def test_run_folder_holds_everything_of_each_fold(trained, lmdb):
                      "versions.json", "command.txt", "train.log", "train_curve.csv", "final.caffemodel",
                      "predictions.csv", "DONE"):
             assert os.path.isfile(os.path.join(folder, name)), (fold, name)
-        assert not os.path.exists(os.path.join(folder, train.SNAPSHOT_DIR))
+        assert not os.path.exists(os.path.join(folder, runs.SNAPSHOT_DIR))
         solver = open(os.path.join(folder, "solver.prototxt")).read()
         assert "max_iter: 3\n" in solver and "test_iter" not in solver  # no test net during training
         assert "random_seed: %d\n" % fold_seed(0, fold, "solver") in solver
@@ -84,6 +87,24 @@ def test_run_folder_holds_everything_of_each_fold(trained, lmdb):
         assert [p.key for p in predictions] == [s["key"] for s in manifest["test"]["samples"]]
         assert all(abs(sum(p.scores) - 1) < 1e-5 for p in predictions)
         assert [int(r["iter"]) for r in _curve(folder)] == [0, 1, 2]
+        assert "-m atnet.fold %s\n" % folder in open(os.path.join(folder, "command.txt")).read()
+
+
+def test_a_finished_fold_reruns_by_hand_with_its_one_command(trained, tmp_path):
+    """``python -m atnet.fold FOLD_DIR`` (command.txt's second line) needs nothing but the folder:
+    with final.caffemodel there it predicts again, identically, and writes DONE."""
+    copy = str(tmp_path / FOLDS[0])
+    shutil.copytree(os.path.join(trained, FOLDS[0]), copy)
+    for name in ("DONE", "predictions.csv"):
+        os.unlink(os.path.join(copy, name))
+    result = subprocess.run([sys.executable, "-m", "atnet.fold", copy], capture_output=True, text=True,
+                            cwd=str(tmp_path), env=train_support.single_threaded_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert open(os.path.join(copy, "predictions.csv")).read() == \
+        open(os.path.join(trained, FOLDS[0], "predictions.csv")).read()
+    assert json.load(open(os.path.join(copy, "DONE")))["resumed_from_iteration"] is None
+    bad = subprocess.run([sys.executable, "-m", "atnet.fold", str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage: python -m atnet.fold FOLD_DIR" in bad.stderr
 
 
 def _curve(folder):
@@ -123,14 +144,15 @@ def test_caffe_parse_log_reads_the_log(trained, tmp_path):
                 source = tar.extractfile(member).read().decode()
                 source = source.replace("print 'Wrote %s' % output_filename", "print('Wrote %s' % output_filename)")
                 (tmp_path / os.path.basename(member.name)).write_text(source)
-    sys.path.insert(0, str(tmp_path))
     try:
-        with warnings.catch_warnings():  # its regexes are not raw strings
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import parse_log
-        train_rows, test_rows = parse_log.parse_log(os.path.join(trained, FOLDS[0], "train.log"))
+        for name in ("extract_seconds", "parse_log"):  # parse_log does `import extract_seconds`
+            spec = importlib.util.spec_from_file_location(name, tmp_path / (name + ".py"))
+            module = sys.modules[name] = importlib.util.module_from_spec(spec)
+            with warnings.catch_warnings():  # its regexes are not raw strings
+                warnings.simplefilter("ignore", DeprecationWarning)
+                spec.loader.exec_module(module)
+        train_rows, test_rows = module.parse_log(os.path.join(trained, FOLDS[0], "train.log"))
     finally:
-        sys.path.remove(str(tmp_path))
         sys.modules.pop("parse_log", None)
         sys.modules.pop("extract_seconds", None)
     assert [row["NumIters"] for row in train_rows] == [0, 1, 2]
@@ -215,8 +237,8 @@ def test_folds_and_shards_select_in_protocol_order():
 
 
 def _complete_snapshots(prefix):
-    return [it for it, path in train.snapshot_iterations(os.path.dirname(prefix), prefix)
-            if train.snapshot_is_complete(path, it)]
+    return [it for it, path in snapshot_iterations(os.path.dirname(prefix), prefix)
+            if snapshot_is_complete(path, it)]
 
 
 def test_kill_9_and_restart_resumes_from_the_last_good_snapshot(lmdb, tmp_path):
@@ -224,7 +246,7 @@ def test_kill_9_and_restart_resumes_from_the_last_good_snapshot(lmdb, tmp_path):
     run_dir = str(tmp_path / "run")
     command = [sys.executable, TRAIN, *QUICK, "--lmdb", lmdb, "--out", run_dir, "--iters", str(iterations),
                "--folds", first + "," + second, "--set", "snapshot_interval=3", "--no-progress"]
-    prefix = os.path.join(run_dir, second, train.SNAPSHOT_DIR, "temporal")
+    prefix = os.path.join(run_dir, second, runs.SNAPSHOT_DIR, "temporal")
     with open(tmp_path / "first-attempt.log", "w") as log:
         process = subprocess.Popen(command, start_new_session=True, stdout=log, stderr=log)
     try:
@@ -258,7 +280,7 @@ def test_kill_9_and_restart_resumes_from_the_last_good_snapshot(lmdb, tmp_path):
     assert done["iterations"] == iterations and done["resumed_from_iteration"] == resume_from
     assert [int(r["iter"]) for r in _curve(os.path.join(run_dir, second))] == list(range(iterations))
     assert read_predictions(os.path.join(run_dir, second, "predictions.csv"))
-    assert not os.path.exists(os.path.join(run_dir, second, train.SNAPSHOT_DIR))
+    assert not os.path.exists(os.path.join(run_dir, second, runs.SNAPSHOT_DIR))
     shutil.rmtree(run_dir)
 
 

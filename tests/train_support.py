@@ -8,7 +8,7 @@ import sys
 import cv2
 import numpy as np
 
-from atnet.data import synth
+from atnet.data import composite
 from atnet.data.prepared import IndexRow, output_paths, write_index
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,9 +17,9 @@ TOOLS = os.path.join(REPO, "tools")
 
 def composite_counts():
     """{(dataset, subject): (negative, positive, surprise)} of the MEGC2019 composite (datasets.md)."""
-    counts = {("casme2", "sub%02d" % n): c for n, c in synth.CASME2_COMPOSITE.items()}
-    counts.update({("samm", str(n)): c for n, c in synth.SAMM_COMPOSITE.items()})
-    counts.update({("smic", "s%02d" % n): c for n, c in synth.SMIC_COMPOSITE.items()})
+    counts = {("casme2", "sub%02d" % n): c for n, c in composite.CASME2_COMPOSITE.items()}
+    counts.update({("samm", str(n)): c for n, c in composite.SAMM_COMPOSITE.items()})
+    counts.update({("smic", "s%02d" % n): c for n, c in composite.SMIC_COMPOSITE.items()})
     return counts
 
 

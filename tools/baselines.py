@@ -21,9 +21,10 @@ import os
 import sys
 
 from atnet.common import InputError, run_cli, write_text
-from atnet.baselines import classify, features, lbptop, runner, tim
-from atnet.data.adm import CROP_SIZE, HALF_WINDOW
-from atnet.data.flow import DEFAULT_FLOW, FLOW_ALGORITHMS
+from atnet.baselines import features, runner
+from atnet.baselines.classify import SvmConfig
+from atnet.baselines.features import FeatureConfig
+from atnet.config import add_option
 from atnet.evaluate import metrics_markdown
 from atnet.folds import PROTOCOLS
 
@@ -52,37 +53,28 @@ def parse_args(argv=None):
     feature.add_argument("--tim", type=int, help="frames after temporal normalisation (the paper: 10 or 64)")
     feature.add_argument("--P", type=int, dest="neighbours", help="LBP-TOP neighbours per plane (the paper: 4 or 8)")
     feature.add_argument("--bins", type=int, help="HOOF orientation bins (the paper: 4 or 8)")
-    feature.add_argument("--radius", type=float, default=3, help="LBP-TOP radius in x, y and t")
-    feature.add_argument("--lbp-mapping", choices=lbptop.MAPPINGS, default="u2-59",
-                         help="LBP code -> bin mapping; u2-59 gives the release's 59 bins for P 4 and 8")
-    feature.add_argument("--grid", default="1x1", metavar="RxC", help="LBP-TOP block grid over the face")
-    feature.add_argument("--interpolation", choices=tim.INTERPOLATIONS, default="tim",
-                         help="temporal normalisation: TIM (the paper) or linear")
-    feature.add_argument("--half-window", type=int, default=HALF_WINDOW,
-                         help="frames before and after the apex that feed the temporal normalisation")
+    # Defaults, choices and help of these options come from FeatureConfig and SvmConfig.
+    add_option(feature, FeatureConfig, "radius", "--radius")
+    add_option(feature, FeatureConfig, "mapping", "--lbp-mapping")
+    add_option(feature, FeatureConfig, "grid", "--grid", metavar="RxC", type=str,
+               default="x".join(str(n) for n in FeatureConfig.grid))
+    add_option(feature, FeatureConfig, "interpolation", "--interpolation")
+    add_option(feature, FeatureConfig, "half_window", "--half-window")
     feature.add_argument("--whole-clip", action="store_true",
                          help="use the whole onset..offset clip instead of the window around the apex")
-    feature.add_argument("--face-size", type=int, default=CROP_SIZE,
-                         help="side of the square face crops, pixels")
-    feature.add_argument("--flow", choices=sorted(FLOW_ALGORITHMS), default=DEFAULT_FLOW,
-                         help="dense optical flow for HOOF (atnet.data.flow, as for the ADM feature)")
-    feature.add_argument("--release-hoof-steps", action="store_true",
-                         help="HOOF at TIM 64 on 65 frames, giving the 64 flow steps of the released files "
-                              "(the paper's TIM 64 gives 63)")
+    add_option(feature, FeatureConfig, "face_size", "--face-size")
+    add_option(feature, FeatureConfig, "flow", "--flow")
+    add_option(feature, FeatureConfig, "release_hoof_steps", "--release-hoof-steps")
     feature.add_argument("--cache", metavar="DIR", help="feature cache; default PREPARED/baseline_features")
     svm = parser.add_argument_group("SVM (degree-2 polynomial kernel)")
-    svm.add_argument("--C", type=float, default=classify.SvmConfig.C, help="fixed SVM C (unless --tune)")
-    svm.add_argument("--tune", action="store_true",
-                     help="choose C per fold by inner leave-one-subject-out on the training subjects only")
-    svm.add_argument("--C-grid", default=",".join("%g" % c for c in classify.DEFAULT_C_GRID),
-                     help="candidate C values for --tune")
-    svm.add_argument("--gamma", default="scale", help="kernel gamma: 'scale', 'auto' or a number")
-    svm.add_argument("--coef0", type=float, default=classify.SvmConfig.coef0,
-                     help="kernel constant: (gamma x.y + coef0)^2")
-    svm.add_argument("--scaling", choices=classify.SCALINGS, default="standard",
-                     help="feature scaling, fitted on each fold's training samples")
-    svm.add_argument("--class-weight", choices=classify.CLASS_WEIGHTS, default="balanced",
-                     help="SVM class weights")
+    add_option(svm, SvmConfig, "C", "--C")
+    add_option(svm, SvmConfig, "tune", "--tune")
+    add_option(svm, SvmConfig, "C_grid", "--C-grid", type=str,
+               default=",".join("%g" % c for c in SvmConfig.C_grid))
+    add_option(svm, SvmConfig, "gamma", "--gamma", type=str)
+    add_option(svm, SvmConfig, "coef0", "--coef0")
+    add_option(svm, SvmConfig, "scaling", "--scaling")
+    add_option(svm, SvmConfig, "class_weight", "--class-weight")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="parallel processes for extraction and tuning")
     args = parser.parse_args(argv)
@@ -113,8 +105,8 @@ def svm_config(args):
         gamma = args.gamma if args.gamma in ("scale", "auto") else float(args.gamma)
     except ValueError:
         raise InputError("--C-grid %r / --gamma %r: expected numbers" % (args.C_grid, args.gamma)) from None
-    return classify.SvmConfig(C=args.C, gamma=gamma, coef0=args.coef0, scaling=args.scaling,
-                              class_weight=args.class_weight, tune=args.tune, C_grid=grid)
+    return SvmConfig(C=args.C, gamma=gamma, coef0=args.coef0, scaling=args.scaling,
+                     class_weight=args.class_weight, tune=args.tune, C_grid=grid)
 
 
 def feature_config(args, method, frames, size):
@@ -128,11 +120,11 @@ def feature_config(args, method, frames, size):
         grid = ()
     if len(grid) != 2:
         raise InputError("--grid %r: expected rows x columns, e.g. 2x2" % args.grid)
-    return features.FeatureConfig(
-        method=method, tim=frames, neighbours=size if method == "lbptop" else 8, radius=args.radius,
-        mapping=args.lbp_mapping, grid=grid, bins=size if method == "hoof" else 8,
+    size_option = {"neighbours": size} if method == "lbptop" else {"bins": size}  # the other keeps its default
+    return FeatureConfig(
+        method=method, tim=frames, radius=args.radius, mapping=args.mapping, grid=grid,
         interpolation=args.interpolation, half_window=None if args.whole_clip else args.half_window,
-        face_size=args.face_size, flow=args.flow, release_hoof_steps=args.release_hoof_steps)
+        face_size=args.face_size, flow=args.flow, release_hoof_steps=args.release_hoof_steps, **size_option)
 
 
 def release_setting(args, method, path, shape):

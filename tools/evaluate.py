@@ -6,8 +6,8 @@
 
 Writes metrics.json, metrics.csv, metrics.md, confusion.png,
 training_curves.png (when the folds logged curves) and predictions_all.csv,
-and prints the Markdown table. See atnet/evaluate.py for the run directory
-layout and atnet/metrics.py for the definitions.
+and prints the Markdown table. See atnet/runs.py for the run directory
+layout, atnet/evaluate.py for the report and atnet/metrics.py for the definitions.
 """
 import argparse
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate the reference networks under prototxt/ from atnet/nets.py.
+"""Regenerate the reference networks under prototxt/ (atnet/reference.py, from atnet/nets.py).
 
 Writes, for each variant, <variant>/train_val.prototxt, deploy.prototxt and
 readme.md, plus the solver template solver.prototxt. Files whose text is
@@ -9,7 +9,7 @@ import argparse
 import os
 
 from atnet.common import run_cli, write_text
-from atnet.nets import reference_files
+from atnet.reference import reference_files
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

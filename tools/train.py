@@ -11,7 +11,8 @@ held-out samples, and RUN_DIR/<fold>/ keeps the config, prototxts, solver,
 glog log, curve, final caffemodel and predictions. Finished folds are skipped
 and an interrupted fold resumes from its newest snapshot, so re-running the
 same command continues a run. Evaluate with tools/evaluate.py RUN_DIR. See
-atnet/train.py.
+atnet/train.py (the run), atnet/fold.py (one fold's process) and atnet/runs.py
+(the run folder).
 """
 import argparse
 import shlex
@@ -20,14 +21,14 @@ import sys
 from atnet import config as configuration
 from atnet.common import run_cli
 from atnet.folds import PROTOCOLS, parse_shard
-from atnet.paper import MODEL_ROWS
 from atnet.train import train_run
+from atnet.variants import VARIANTS
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model", required=True, choices=sorted(MODEL_ROWS), help="network variant")
+    parser.add_argument("--model", required=True, choices=sorted(VARIANTS), help="network variant")
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS, help="the protocol of the LMDBs")
     parser.add_argument("--lmdb", required=True, metavar="LMDB_DIR", help="output folder of tools/make_lmdb.py")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (one sub-folder per fold)")

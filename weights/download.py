@@ -8,18 +8,15 @@ matching is left alone.
 """
 import argparse
 import os
-import sys
 import urllib.error
 import urllib.request
 
 import yaml
 from tqdm import tqdm
 
+from atnet.common import InputError, atomic_path, run_cli, sha256_file
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
-
-from atnet.common import InputError, atomic_path, run_cli, sha256_file  # noqa: E402
-
 README = os.path.join(HERE, "README.md")
 
 

@@ -23,6 +23,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import SVC
 
 from atnet.common import CLASS_NAMES, InputError
+from atnet.config import setting
 from atnet.folds import field, sample_key, sample_label
 from atnet.metrics import scores
 from atnet.predictions import make_prediction
@@ -34,14 +35,18 @@ DEFAULT_C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 
 @dataclasses.dataclass(frozen=True)
 class SvmConfig:
-    """The classifier's settings; the defaults are documented in docs/baselines.md."""
-    C: float = 1.0
-    gamma: object = "scale"
-    coef0: float = 1.0
-    scaling: str = "standard"
-    class_weight: str = "balanced"
-    tune: bool = False
-    C_grid: tuple = DEFAULT_C_GRID
+    """The classifier's settings; the defaults are documented in docs/baselines.md.
+
+    Declared with atnet.config.setting: tools/baselines.py's options take
+    their defaults, choices and help from here.
+    """
+    C: float = setting(1.0, "fixed SVM C (unless --tune)")
+    gamma: object = setting("scale", "kernel gamma: 'scale', 'auto' or a number")
+    coef0: float = setting(1.0, "kernel constant: (gamma x.y + coef0)^2")
+    scaling: str = setting("standard", "feature scaling, fitted on each fold's training samples", choices=SCALINGS)
+    class_weight: str = setting("balanced", "SVM class weights", choices=CLASS_WEIGHTS)
+    tune: bool = setting(False, "choose C per fold by inner leave-one-subject-out on the training subjects only")
+    C_grid: tuple = setting(DEFAULT_C_GRID, "candidate C values for --tune")
 
 
 def make_model(config, C):

@@ -28,8 +28,9 @@ from tqdm import tqdm
 
 from atnet.common import InputError, atomic_path, sha256_file, write_json
 from atnet.baselines import hoof, lbptop, tim
+from atnet.config import setting
 from atnet.data.adm import CROP_SIZE, HALF_WINDOW
-from atnet.data.flow import DEFAULT_FLOW, flow_params, make_flow
+from atnet.data.flow import DEFAULT_FLOW, FLOW_ALGORITHMS, flow_params, make_flow
 from atnet.data.prepared import INDEX_FILE, load_face_clip
 from atnet.data.release import read_apex_list
 from atnet.folds import sample_key
@@ -51,20 +52,26 @@ class FeatureConfig:
     the whole onset..offset clip). ``release_hoof_steps``: interpolate HOOF
     clips to ``tim + 1`` frames when that gives the release's step count
     (64 flow steps for TIM 64; the release's TIM 10 files already have the
-    paper's 9 steps).
+    paper's 9 steps). Declared with atnet.config.setting: tools/baselines.py's
+    options take their defaults, choices and help from here.
     """
     method: str
     tim: int
-    neighbours: int = 8
-    radius: float = 3
-    mapping: str = "u2-59"
-    grid: tuple = (1, 1)
-    bins: int = 8
-    interpolation: str = "tim"
-    half_window: int = HALF_WINDOW
-    face_size: int = CROP_SIZE
-    flow: str = DEFAULT_FLOW
-    release_hoof_steps: bool = False
+    neighbours: int = setting(8, "LBP-TOP neighbours per plane")
+    radius: float = setting(3, "LBP-TOP radius in x, y and t")
+    mapping: str = setting("u2-59", "LBP code -> bin mapping; u2-59 gives the release's 59 bins for P 4 and 8",
+                           choices=lbptop.MAPPINGS)
+    grid: tuple = setting((1, 1), "LBP-TOP block grid over the face")
+    bins: int = setting(8, "HOOF orientation bins")
+    interpolation: str = setting("tim", "temporal normalisation: TIM (the paper) or linear",
+                                 choices=tim.INTERPOLATIONS)
+    half_window: int = setting(HALF_WINDOW, "frames before and after the apex that feed the temporal "
+                                            "normalisation")
+    face_size: int = setting(CROP_SIZE, "side of the square face crops, pixels")
+    flow: str = setting(DEFAULT_FLOW, "dense optical flow for HOOF (atnet.data.flow, as for the ADM feature)",
+                        choices=sorted(FLOW_ALGORITHMS))
+    release_hoof_steps: bool = setting(False, "HOOF at TIM 64 on 65 frames, giving the 64 flow steps of the "
+                                              "released files (the paper's TIM 64 gives 63)")
 
     def relevant(self):
         """The fields that matter for this method (the others do not change the feature)."""

@@ -1,11 +1,12 @@
 """One baseline configuration end to end: features -> folds -> SVM -> a run
 directory in the evaluate format -> metrics.json -> the paper's row beside it.
 
-Run directory (atnet/evaluate.py's contract)::
+Run directory (atnet/runs.py's contract)::
 
     OUT/run.json               method ("LBP-TOP" | "HOOF"), setting (the paper's
                                key, e.g. "{3,3,3,4} TIM=10"), protocol, folds,
-                               plus "baseline": the feature and SVM settings
+                               plus "baseline": the feature and SVM settings,
+                               and "versions" (atnet.provenance) of the first run
     OUT/<fold>/fold.json       chosen C, inner-LOSO UF1 per C, sizes, seconds
     OUT/<fold>/predictions.csv written last: its presence marks a finished fold
     OUT/metrics.json ...       written by atnet.evaluate
@@ -20,17 +21,19 @@ import time
 
 from tqdm import tqdm
 
+from atnet import provenance, runs
 from atnet.common import InputError, sha256_file, write_json
 from atnet.baselines.classify import classify_fold, feature_lookup, make_model
 from atnet.baselines.features import extract_prepared, read_features, read_labels
 from atnet.baselines.lbptop import bin_table
 from atnet.data.prepared import load_index
-from atnet.evaluate import FOLD_PREDICTIONS, RUN_FILE, evaluate_run, write_run_info
+from atnet.evaluate import evaluate_run
 from atnet.folds import make_folds, select_folds
 from atnet.paper import compare_runs, comparison_markdown
 from atnet.predictions import write_predictions
 
-FOLD_INFO = "fold.json"
+#: The keys of run.json that must match for a baseline run folder to be continued.
+RUN_SIGNATURE = ("method", "setting", "protocol", "folds", "baseline")
 
 
 def run_configuration(samples, matrix, method, setting, protocol, out_dir, svm, settings,
@@ -47,12 +50,12 @@ def run_configuration(samples, matrix, method, setting, protocol, out_dir, svm, 
     baseline = {"features": settings, "svm": _jsonable(dataclasses.asdict(svm))}
     _claim_run_dir(out_dir, method, setting, protocol, [f.name for f in all_folds], baseline)
     features_of = feature_lookup(samples, matrix)
-    todo = [f for f in folds if not os.path.isfile(os.path.join(out_dir, f.name, FOLD_PREDICTIONS))]
+    todo = [f for f in folds if not os.path.isfile(os.path.join(out_dir, f.name, runs.FOLD_PREDICTIONS))]
     started = time.perf_counter()
     for fold in tqdm(todo, desc="%s %s %s" % (method, setting, protocol.upper()), unit="fold", disable=not todo):
         predictions, info = classify_fold(fold, features_of, svm, model_factory, jobs)
-        write_json(os.path.join(out_dir, fold.name, FOLD_INFO), info)
-        write_predictions(os.path.join(out_dir, fold.name, FOLD_PREDICTIONS), predictions)
+        write_json(os.path.join(out_dir, fold.name, runs.BASELINE_FOLD_INFO), info)
+        write_predictions(os.path.join(out_dir, fold.name, runs.FOLD_PREDICTIONS), predictions)
     seconds = time.perf_counter() - started
     doc = evaluate_run(out_dir, partial=len(folds) < len(all_folds))
     return doc, seconds
@@ -60,20 +63,11 @@ def run_configuration(samples, matrix, method, setting, protocol, out_dir, svm, 
 
 def _claim_run_dir(out_dir, method, setting, protocol, fold_names, baseline):
     """Write run.json, or check that an existing one describes the same run."""
-    path = os.path.join(out_dir, RUN_FILE)
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as handle:
-            try:
-                previous = json.load(handle)
-            except json.JSONDecodeError:
-                previous = None
-        wanted = {"method": method, "setting": setting, "protocol": protocol, "folds": fold_names,
-                  "baseline": baseline}
-        if not isinstance(previous, dict) or {k: previous.get(k) for k in wanted} != wanted:
-            raise InputError("%s describes a different run (other data or settings); "
-                             "choose another --out or remove that directory" % path)
-        return
-    write_run_info(out_dir, method, setting, protocol, fold_names, baseline=baseline)
+    wanted = {"method": method, "setting": setting, "protocol": protocol, "folds": fold_names, "baseline": baseline}
+    if not runs.check_run_folder(out_dir, wanted, RUN_SIGNATURE, what="this folder describes a different run",
+                                 advice="choose another --out or remove that directory"):
+        runs.write_run_info(out_dir, method, setting, protocol, fold_names, baseline=baseline,
+                            versions=provenance.versions(caffe=False))
 
 
 def _jsonable(value):

@@ -11,14 +11,19 @@ circular mean). A row of the 64 x 128 feature is one time step:
 [-pi, pi] with y pointing DOWN (image coordinates), so pi/2 is a downward
 motion and -pi/2 an upward one. Steps whose frame pair leaves the clip are
 rows of zeros, so the valid rows stay where they are, centred on the apex.
+A clip that gives no flow at all (one frame, or frames that do not move) is
+an error, never an all-zero feature.
 """
 import numpy as np
+
+from atnet.common import InputError
 
 CROP_SIZE = 224
 GRID = 8
 BLOCK = CROP_SIZE // GRID          # 28 pixels
 HALF_WINDOW = 32                   # frames on each side of the apex
 STEPS = 2 * HALF_WINDOW            # 64 flow fields
+MIN_FRAMES = 2                     # one flow step; a shorter clip would give an all-zero feature
 FEATURE_SHAPE = (STEPS, 2 * GRID * GRID)   # 64 x 128
 
 
@@ -57,9 +62,15 @@ def adm_feature(crops, apex_index, flow):
     """
     if not 0 <= apex_index < len(crops):
         raise ValueError("apex index %d outside a clip of %d frames" % (apex_index, len(crops)))
+    if len(crops) < MIN_FRAMES:
+        raise InputError("clip has %d frame(s); the ADM feature needs at least %d (one flow step), "
+                         "so it would be all zero" % (len(crops), MIN_FRAMES))
     feature = np.zeros(FEATURE_SHAPE, np.float32)
     for step, first in window_steps(len(crops), apex_index):
         feature[step] = block_means(flow(crops[first], crops[first + 1]))
+    if not valid_rows(feature).any():
+        raise InputError("every flow field of the clip's %d frames is zero, so the ADM feature would be all "
+                         "zero (are the frames copies of one image?)" % len(crops))
     return feature
 
 

@@ -5,13 +5,16 @@ Rules (datasets.md): negative = CASME II {disgust, repression} and SAMM
 {Anger, Contempt, Disgust, Fear, Sadness}; positive = Happiness; surprise =
 Surprise; CASME II others/fear/sadness and SAMM Other are excluded; SMIC
 keeps every clip (labels from its folders). The official CASME II selection
-also leaves out two rows by name, listed in OFFICIAL_EXCLUSIONS.
+also leaves out two rows by name, listed in OFFICIAL_EXCLUSIONS. The
+composite's per-subject class counts are CASME2_COMPOSITE, SAMM_COMPOSITE and
+SMIC_COMPOSITE (``composite_samples()`` lists its 442 samples).
 """
 import collections
 import csv
 import dataclasses
 
 from atnet.common import CLASS_NAMES, DATASET_TITLES, DATASETS, InputError
+from atnet.data.names import check_release_names
 
 #: Emotion as written (compared lower-case) -> 3-class label; None = excluded.
 EMOTION_LABELS = {
@@ -136,6 +139,7 @@ def read_gt(path):
             if dataset not in DATASETS or label not in ("0", "1", "2"):
                 raise InputError("%s, line %d: unknown dataset %r or label %r (want %s; 0..2)"
                                  % (path, line_number, dataset, label, "/".join(DATASETS)))
+            check_release_names(dataset, subject, sample, "%s, line %d" % (path, line_number))
             if (dataset, subject, sample) in truth:
                 raise InputError("%s, line %d: %s,%s,%s listed twice"
                                  % (path, line_number, dataset, subject, sample))
@@ -160,3 +164,41 @@ def compare_with_gt(items, truth):
         elif ours[key] != truth[key]:
             differences.append("%s: label %d, ground truth says %d" % (name, ours[key], truth[key]))
     return differences
+
+
+# --- the composite's per-subject class counts ----------------------------------
+
+#: Composite counts (negative, positive, surprise) per subject number, datasets.md
+#: (the synthetic ``composite`` preset, fold sizes, benchmarks and tests use them).
+CASME2_COMPOSITE = {
+    1: (2, 1, 0), 2: (5, 1, 3), 3: (4, 0, 1), 4: (2, 0, 0), 5: (0, 1, 5), 6: (1, 1, 2), 7: (5, 0, 0),
+    8: (1, 0, 0), 9: (5, 5, 0), 11: (4, 0, 0), 12: (5, 2, 4), 13: (0, 2, 0), 14: (0, 3, 0),
+    15: (1, 1, 1), 16: (1, 2, 0), 17: (23, 7, 1), 19: (3, 3, 5), 20: (2, 0, 0), 21: (1, 0, 0),
+    22: (2, 0, 0), 23: (7, 1, 0), 24: (2, 0, 1), 25: (3, 0, 2), 26: (9, 2, 0)}
+SAMM_COMPOSITE = {
+    6: (9, 0, 2), 7: (1, 5, 2), 9: (3, 0, 1), 10: (4, 0, 0), 11: (13, 7, 0), 12: (2, 0, 1),
+    13: (6, 0, 0), 14: (2, 7, 1), 15: (2, 0, 1), 16: (2, 1, 2), 17: (3, 0, 1), 18: (2, 0, 1),
+    19: (0, 1, 0), 20: (2, 2, 0), 21: (2, 0, 0), 22: (3, 2, 0), 23: (1, 0, 0), 24: (1, 0, 0),
+    26: (9, 0, 0), 28: (1, 0, 2), 30: (3, 0, 0), 31: (1, 0, 0), 32: (4, 0, 0), 33: (4, 1, 0),
+    34: (3, 0, 0), 35: (7, 0, 1), 36: (1, 0, 0), 37: (1, 0, 0)}
+SMIC_COMPOSITE = {
+    1: (3, 2, 1), 2: (0, 1, 5), 3: (22, 11, 6), 4: (10, 4, 5), 5: (1, 0, 1), 6: (2, 0, 2),
+    8: (9, 4, 0), 9: (0, 1, 3), 11: (3, 3, 1), 12: (0, 8, 1), 13: (0, 10, 0), 14: (3, 2, 5),
+    15: (1, 1, 2), 18: (2, 0, 5), 19: (0, 1, 1), 20: (14, 3, 5)}
+
+
+def composite_samples():
+    """The 442 samples of the MEGC2019 composite as dicts (dataset, subject, sample, label).
+
+    Subjects follow the official ground-truth style (sub01, 6, s01); sample
+    names are placeholders. For fold sizes and benchmarks, where only the
+    per-subject class counts matter.
+    """
+    samples = []
+    for dataset, counts, subject_name in (("casme2", CASME2_COMPOSITE, "sub%02d"), ("samm", SAMM_COMPOSITE, "%d"),
+                                          ("smic", SMIC_COMPOSITE, "s%02d")):
+        for number, per_class in counts.items():
+            for label, count in enumerate(per_class):
+                samples += [{"dataset": dataset, "subject": subject_name % number,
+                             "sample": "c%d_%d" % (label, i), "label": label} for i in range(count)]
+    return samples

@@ -9,6 +9,7 @@ import os
 import re
 
 import cv2
+import numpy as np
 
 from atnet.common import InputError
 
@@ -69,12 +70,42 @@ def describe_numbers(numbers, limit=8):
 
 
 def read_grey(path):
-    """Read one frame as 8-bit grey-scale; InputError naming the frame if it cannot."""
-    image = cv2.imread(os.fspath(path), cv2.IMREAD_GRAYSCALE)
+    """Read one frame as 8-bit grey-scale; InputError naming the frame if it cannot,
+    or if the file is incomplete (libjpeg decodes a truncated JPEG, grey below
+    the cut, with only a warning that names no file)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise InputError("%s: frame is missing" % path) from None
+    except OSError as err:
+        raise InputError("%s: cannot read the frame (%s)" % (path, err.strerror)) from None
+    reason = incomplete_image(data)
+    if reason:
+        raise InputError("%s: frame is incomplete (%s); restore the file from the release" % (path, reason))
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     if image is None:
-        reason = "missing" if not os.path.exists(path) else "unreadable (not a valid image)"
-        raise InputError("%s: frame is %s" % (path, reason))
+        raise InputError("%s: frame is unreadable (not a valid image)" % path)
     return image
+
+
+def incomplete_image(data):
+    """Why the bytes of an image file are cut short, or None.
+
+    A JPEG's entropy-coded data never holds an end-of-image marker (0xFF is
+    always followed by 0x00 or a restart code there), so a complete file has
+    an EOI marker after its last start-of-scan marker, however much padding
+    or trailer follows; a truncated one has none. Other formats' decoders
+    refuse truncated files themselves (cv2.imdecode returns None).
+    """
+    if data[:2] != b"\xff\xd8":
+        return None if data else "the file is empty"
+    start_of_scan = data.rfind(b"\xff\xda")
+    if start_of_scan < 0:
+        return "JPEG without image data (no start-of-scan marker)"
+    if data.rfind(b"\xff\xd9") < start_of_scan:
+        return "JPEG ends after %d bytes, before its end-of-image marker" % len(data)
+    return None
 
 
 def read_clip_grey(paths, transform=None):

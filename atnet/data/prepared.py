@@ -10,8 +10,9 @@ Layout (written by ``data_prep/prepare.py`` or ``data_prep/import_release.py``):
     DIR/manifest.json                 parameters, code version, counts, checksums
 
 ``<key>`` is the clip key (``casme2-sub01-EP02_01f``). Paths in the index
-are relative to DIR, except ``frame_source``, the absolute folder of the
-clip's original frames.
+are relative to DIR (``load_index`` refuses one that leaves it, and names
+that are not atnet.data.names.SAFE_NAME), except ``frame_source``, the
+absolute folder of the clip's original frames (only ever read).
 
 Use ``load_index(DIR)`` -> list of IndexRow (a frozen dataclass; fields
 typed, see IndexRow) and ``load_face_clip(DIR, row)`` to cut the same face
@@ -31,6 +32,7 @@ from atnet.common import DATASETS, InputError, clip_key, write_bytes, write_text
 from atnet.data.adm import FEATURE_SHAPE
 from atnet.data.face import crop_face
 from atnet.data.frames import list_frames, read_clip_grey
+from atnet.data.names import check_safe_names
 from atnet.folds import natural_key
 
 
@@ -175,7 +177,23 @@ def _parse_row(record, where):
         raise InputError("%s: unknown dataset %r" % (where, row.dataset))
     if row.label not in (0, 1, 2):
         raise InputError("%s: label %d is not 0, 1 or 2" % (where, row.label))
+    check_safe_names(where, subject=row.subject, sample=row.sample)
+    for name in ("apex_image", "flow"):
+        check_inside(getattr(row, name), "%s: column %s" % (where, name))
     return row
+
+
+def check_inside(relative, where):
+    """InputError unless ``relative`` is a path inside the prepared directory.
+
+    The index's output paths are joined to the directory by every later
+    stage; an absolute path or one climbing out with '..' would make them
+    read (or a cache write) outside it.
+    """
+    normal = os.path.normpath(relative) if relative else ""
+    if not normal or normal == "." or os.path.isabs(relative) or normal == ".." \
+            or normal.startswith(".." + os.sep):
+        raise InputError("%s: %r is not a path inside the prepared directory" % (where, relative))
 
 
 def load_apex_image(directory, row):

@@ -4,9 +4,12 @@
   ``<dataset>-<subject>-<sample>-<frame file> <label>``, e.g.
   ``casme2-sub01-EP02_01f-img59.jpg 1``; the grey apex face crops carry the
   first token as their file name.
-- The optical-flow text file: for each clip a header line with the clip key
-  (``samm-6-006_1_2``), then 64 lines of 128 space-separated numbers
-  (direction, magnitude alternating); the next header follows directly.
+- The optical-flow text file (the authors' ``Data/OpticalFlowFeatureData.txt``,
+  or a per-fold file): for each clip a header line with the clip key
+  (``samm-6-006_1_2``) or the Windows path the authors wrote
+  (``Data\\samm\\6\\006_1_2``, CRLF lines; see ``header_key``), then 64
+  lines of 128 space-separated numbers (direction, magnitude alternating);
+  the next header follows directly.
 
 ``import_release`` turns both into a prepared directory (atnet.data.prepared)
 with the feature values kept exactly as float32.
@@ -23,7 +26,8 @@ from atnet.data import casme2, samm, smic
 from atnet.data.adm import CROP_SIZE, FEATURE_SHAPE, valid_rows
 from atnet.data.composite import format_counts
 from atnet.data.frames import frame_number
-from atnet.data.pipeline import start_run
+from atnet.data.names import check_frame_file, check_release_names
+from atnet.data.prepare import start_run
 from atnet.data.prepared import INDEX_FILE, IndexRow, write_index, write_sample_outputs
 
 FPS = {"casme2": casme2.FPS, "samm": samm.FPS, "smic": smic.FPS}
@@ -62,8 +66,8 @@ def read_apex_list(path):
             parts = fields[0].split("-", 3)
             if len(parts) != 4 or not all(parts):
                 raise InputError("%s: %r is not <dataset>-<subject>-<sample>-<frame file>" % (where, fields[0]))
-            if parts[0] not in DATASETS:
-                raise InputError("%s: unknown dataset %r" % (where, parts[0]))
+            check_release_names(parts[0], parts[1], parts[2], where)
+            check_frame_file(parts[3], where)
             if fields[1] not in ("0", "1", "2"):
                 raise InputError("%s: label %r is not 0, 1 or 2" % (where, fields[1]))
             record = ApexRecord(parts[0], parts[1], parts[2], parts[3], int(fields[1]), fields[0], number)
@@ -80,10 +84,34 @@ def write_apex_list(path, records):
 
 
 def _parse_key(key, where):
+    """(dataset, subject, sample) of a clip key, checked to be a release's names."""
     parts = key.split("-", 2)
     if len(parts) != 3 or not all(parts) or parts[0] not in DATASETS:
         raise InputError("%s: clip header %r is not <dataset>-<subject>-<sample>" % (where, key))
+    check_release_names(*parts, where)
     return parts
+
+
+def header_key(text, where):
+    """The clip key of a header line of the optical-flow text, in either style the release uses.
+
+    The per-fold files carry the key itself (``casme2-sub01-EP02_01f``); the
+    authors' ``Data/OpticalFlowFeatureData.txt`` carries a Windows path
+    (``Data\\casme2\\sub01\\EP02_01f``). Their fold script
+    (get_samples_Train_Test_TXT.py) turns a path into a key by replacing
+    ``\\`` with ``/``, dropping ``Data/`` and joining the first three parts
+    with ``-``; so do we, then check the names like any key.
+    """
+    key = text
+    if "\\" in text or "/" in text:
+        parts = [part for part in text.replace("\\", "/").split("/") if part]
+        if parts and parts[0] == "Data":
+            parts = parts[1:]
+        if len(parts) < 3:
+            raise InputError("%s: clip header %r is not Data\\<dataset>\\<subject>\\<sample>" % (where, text))
+        key = "-".join(parts[:3])
+    _parse_key(key, where)
+    return key
 
 
 def read_optical_text_with_lines(path):
@@ -107,8 +135,7 @@ def read_optical_text_with_lines(path):
                 continue
             if len(fields) == 1 and not _is_number(fields[0]):
                 close(number)
-                key, header, rows = fields[0], number, []
-                _parse_key(key, "%s, line %d" % (path, number))
+                key, header, rows = header_key(fields[0], "%s, line %d" % (path, number)), number, []
                 if key in seen:
                     raise InputError("%s, line %d: clip %s already on line %d" % (path, number, key, seen[key]))
                 seen[key] = number

@@ -7,6 +7,7 @@ from typing import Optional
 from atnet.common import InputError, clip_key
 from atnet.data.composite import emotion_label
 from atnet.data.frames import describe_numbers, list_frames, missing_numbers
+from atnet.data.names import release_name_problem
 from atnet.data.sheets import cell_text, frame_cell, read_table
 
 
@@ -155,6 +156,8 @@ def read_sheet_samples(dataset, sheet, preferred_sheet, columns, fps, subject_id
     ``columns`` maps normalised headers to subject, filename, onset, apex,
     offset, emotion; ``subject_id(cell)`` gives the ground-truth-style subject
     (ValueError if unusable); ``clip_folder(sample)`` the row's frame folder.
+    Names are checked against the release's shapes (atnet.data.names) before
+    anything is joined into a path; a row with another name is a problem.
     Returns the samples and the set of (subject, filename) seen.
     """
     sheet_name, table = read_table(sheet, preferred_sheet, columns)
@@ -169,6 +172,10 @@ def read_sheet_samples(dataset, sheet, preferred_sheet, columns, fps, subject_id
             sample.problems.append("Subject %r is not a subject number" % cells["subject"])
             continue
         if not sample.sample:
+            continue
+        bad_name = release_name_problem(dataset, sample.subject, sample.sample)
+        if bad_name:  # never joined into a path: the row is refused (skipped with --lenient)
+            sample.problems.append(bad_name)
             continue
         identity = (sample.subject, sample.sample)
         if identity in seen:

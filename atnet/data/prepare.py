@@ -9,7 +9,8 @@ Problems are never silent: by default any problem stops the run with a
 message naming the file and row or frame; ``lenient`` skips those samples
 and lists each in ``skipped.csv``. Caching: each sample has a fingerprint of
 its frame files (names, sizes, modification times), its sheet values, the
-face box override, the parameters and the code of the feature modules; a
+face box override, the parameters and the code that shape its outputs
+(atnet.data.sample_outputs: OUTPUT_MODULE_NAMES, not this module); a
 re-run skips samples whose record matches and whose outputs still have the
 recorded checksums, and redoes the rest. Every file is written atomically;
 index.csv and manifest.json are removed at the start of a run and written at
@@ -23,23 +24,20 @@ import io
 import json
 import multiprocessing
 import os
-import platform
-import subprocess
 import sys
 
 import cv2
-import numpy as np
-import openpyxl
 from tqdm import tqdm
 
+from atnet import provenance
 from atnet.common import DATASET_TITLES, DATASETS, InputError, sha256_file, write_json, write_text
-from atnet.data import adm
+from atnet.config import setting
 from atnet.data.casme2 import read_casme2
 from atnet.data.composite import compare_with_gt, format_accounting, format_counts, read_gt, select
-from atnet.data.face import DETECTOR_PARAMS, check_box, crop_face, detect_face, expand_box, read_boxes
-from atnet.data.flow import DEFAULT_FLOW, flow_params, make_flow
-from atnet.data.frames import read_clip_grey, read_grey
-from atnet.data.prepared import INDEX_FILE, IndexRow, output_paths, write_index, write_sample_outputs
+from atnet.data.face import DEFAULT_FACE, FACE_DETECTORS, read_boxes
+from atnet.data.flow import DEFAULT_FLOW, FLOW_ALGORITHMS
+from atnet.data.prepared import INDEX_FILE, IndexRow, output_paths, write_index
+from atnet.data.sample_outputs import Task, feature_params, params_digest, process
 from atnet.data.samm import read_samm
 from atnet.data.samples import Problem
 from atnet.data.smic import read_smic
@@ -47,19 +45,26 @@ from atnet.data.smic import read_smic
 READERS = {"casme2": read_casme2, "samm": read_samm, "smic": read_smic}
 DEFAULT_MARGIN = 0.1
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-#: The modules whose code decides the outputs' bytes (part of the cache fingerprint).
-FEATURE_MODULES = ("frames.py", "face.py", "flow.py", "adm.py", "pipeline.py")
 MAX_LISTED_PROBLEMS = 30
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    """What a prepare run does; everything here is recorded in the manifest."""
-    flow: str = DEFAULT_FLOW
-    margin: float = DEFAULT_MARGIN
-    cropped: bool = False
-    lenient: bool = False
-    workers: int = os.cpu_count() or 1
+    """What a prepare run does; everything here is recorded in the manifest.
+
+    Declared with atnet.config.setting: data_prep/prepare.py's options take
+    their defaults, choices and help from here.
+    """
+    flow: str = setting(DEFAULT_FLOW, "dense optical-flow algorithm", choices=sorted(FLOW_ALGORITHMS))
+    face: str = setting(DEFAULT_FACE, "face box on the apex frame: haar (OpenCV's cascade) or landmarks "
+                                      "(the box of dlib's 68 landmarks, like the paper's ASM crop)",
+                        choices=sorted(FACE_DETECTORS))
+    margin: float = setting(DEFAULT_MARGIN, "margin added on each side of the detected face box, "
+                                            "as a fraction of its size")
+    cropped: bool = setting(False, "read the face-cropped releases; the whole frame is the face box")
+    lenient: bool = setting(False, "skip samples with problems and list them in DIR/skipped.csv "
+                                   "instead of stopping at the first problem")
+    workers: int = setting(os.cpu_count() or 1, "parallel processes (one clip each)", minimum=1)
 
 
 @dataclasses.dataclass
@@ -71,16 +76,6 @@ class Outcome:
     selection: object
 
 
-def feature_params(settings):
-    """The parameters that decide each sample's outputs."""
-    return {"flow": flow_params(settings.flow),
-            "face": dict(DETECTOR_PARAMS, margin=settings.margin, cropped=settings.cropped,
-                         resize="INTER_AREA when shrinking, INTER_LINEAR when enlarging"),
-            "crop_size": adm.CROP_SIZE, "grid": adm.GRID, "half_window": adm.HALF_WINDOW,
-            "apex": "annotated frame; SMIC: middle frame (index n // 2)",
-            "theta": "atan2(dy, dx) in [-pi, pi], y down; block means of theta and rho"}
-
-
 def code_version(modules=None):
     """sha256 over the named atnet/data modules (all of them by default)."""
     names = modules or sorted(os.path.basename(p) for p in glob.glob(os.path.join(PACKAGE_DIR, "*.py")))
@@ -90,16 +85,6 @@ def code_version(modules=None):
         with open(os.path.join(PACKAGE_DIR, name), "rb") as handle:
             digest.update(handle.read())
     return digest.hexdigest()
-
-
-def git_describe():
-    """``git describe --always --dirty`` of the checkout, or None outside git."""
-    try:
-        result = subprocess.run(["git", "-C", PACKAGE_DIR, "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
 
 
 # --- reading and selecting ----------------------------------------------------
@@ -131,35 +116,12 @@ def check_boxes(boxes, selection):
             raise InputError("%s: %s is not a selected sample of this run" % (where, "/".join(identity)))
 
 
-# --- one sample -----------------------------------------------------------------
+# --- one sample's cache key and record ----------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class Task:
-    """Everything a worker needs for one sample (picklable)."""
-    dataset: str
-    subject: str
-    sample: str
-    label: int
-    emotion: str
-    fps: float
-    onset: int
-    apex: int
-    offset: int
-    apex_source: str
-    apex_index: int
-    folder: str
-    frames: tuple
-    box: tuple            # manual box, or None
-    box_where: str
-    fingerprint: str
-
-    @property
-    def key(self):
-        return "%s-%s-%s" % (self.dataset, self.subject, self.sample)
-
-
-def make_task(sample, boxes, params_digest):
-    """A Task with the fingerprint that decides whether cached outputs are still good."""
+def make_task(sample, boxes, shared_key):
+    """A Task with the fingerprint that decides whether cached outputs are still good:
+    the sample's inputs plus ``shared_key`` (sample_outputs.params_digest: the
+    parameters and the code that shape the outputs)."""
     box, where = boxes.get((sample.dataset, sample.subject, sample.sample), (None, ""))
     frames_state = []
     for path in sample.frames:
@@ -168,7 +130,7 @@ def make_task(sample, boxes, params_digest):
     identity = dict(dataset=sample.dataset, subject=sample.subject, sample=sample.sample,
                     label=sample.label, emotion=sample.emotion, fps=sample.fps, onset=sample.onset,
                     apex=sample.apex, offset=sample.offset, folder=sample.folder,
-                    frames=frames_state, box=box, params=params_digest)
+                    frames=frames_state, box=box, params=shared_key)
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return Task(sample.dataset, sample.subject, sample.sample, sample.label, sample.emotion,
                 sample.fps, sample.onset, sample.apex, sample.offset, sample.apex_source,
@@ -190,49 +152,6 @@ def cached_row(out, task):
         return IndexRow(**record["row"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-_flows = {}
-
-
-def _flow(name):
-    """The flow function of this process (DIS objects are not picklable)."""
-    if name not in _flows:
-        _flows[name] = make_flow(name)
-    return _flows[name]
-
-
-def face_box(task, apex_frame, settings):
-    """The clip's face box: whole frame (--cropped), manual box, or detected + margin."""
-    height, width = apex_frame.shape
-    if settings.cropped:
-        return (0, 0, width, height)
-    if task.box is not None:
-        check_box(task.box, width, height, "%s (%s)" % (task.box_where, task.key))
-        return task.box
-    found = detect_face(apex_frame)
-    if found is None:
-        raise InputError("%s: no face found on the apex frame of %s; give its box in a --boxes file"
-                         % (task.frames[task.apex_index], task.key))
-    return expand_box(found, settings.margin, width, height)
-
-
-def process(task, out, settings):
-    """Prepare one sample: write its apex face, feature and record; return its IndexRow."""
-    box = face_box(task, read_grey(task.frames[task.apex_index]), settings)
-    crops = read_clip_grey(task.frames, lambda frame: crop_face(frame, box, adm.CROP_SIZE))
-    feature = adm.adm_feature(crops, task.apex_index, _flow(settings.flow))
-    paths, digests = write_sample_outputs(out, task.dataset, task.key, crops[task.apex_index], feature)
-    row = IndexRow(task.dataset, task.subject, task.sample, task.label, paths["apex_image"], paths["flow"],
-                   emotion=task.emotion, fps=task.fps, onset=task.onset, apex=task.apex,
-                   offset=task.offset, apex_source=task.apex_source, n_frames=len(crops),
-                   apex_index=task.apex_index, apex_frame=os.path.basename(task.frames[task.apex_index]),
-                   frame_source=task.folder, box_x=box[0], box_y=box[1], box_w=box[2], box_h=box[3],
-                   valid_rows=int(adm.valid_rows(feature).sum()))
-    record = {"fingerprint": task.fingerprint, "row": dataclasses.asdict(row),
-              "sha256": digests}
-    write_json(os.path.join(out, paths["record"]), record)   # last: marks the sample finished
-    return row
 
 
 _worker_state = {}
@@ -289,9 +208,7 @@ def prepare(roots, out, settings=Settings(), boxes_path=None, gt_path=None, dry_
 
     start_run(out)
     params = feature_params(settings)
-    params_digest = hashlib.sha256(json.dumps([params, code_version(FEATURE_MODULES)],
-                                              sort_keys=True).encode()).hexdigest()
-    rows, failures = compute(selection, boxes, params_digest, out, settings, log)
+    rows, failures = compute(selection, boxes, params_digest(params), out, settings, log)
     skipped += failures
     rows = write_index(out, rows)
     _write_selection(out, selection, rows, skipped)
@@ -303,6 +220,8 @@ def prepare(roots, out, settings=Settings(), boxes_path=None, gt_path=None, dry_
                    "".join(line + "\n" for line in outcome.differences) or "no differences\n")
     _write_manifest(out, roots, selection, rows, skipped, settings, params, boxes_path, gt_path,
                     outcome.differences, command)
+    log("look at the data (face boxes first): python tools/inspect_data.py %s --out %s"
+        % (out, os.path.join(out, "inspect")))
     return outcome
 
 
@@ -317,22 +236,22 @@ def start_run(out):
         os.unlink(path)
 
 
-def compute(selection, boxes, params_digest, out, settings, log):
+def compute(selection, boxes, shared_key, out, settings, log):
     """Outputs of every selected sample, reusing finished ones: (rows, failures).
 
     A failure stops the run unless lenient; finished samples stay on disk.
     """
     rows, todo = [], []
     for sample in selection.selected:
-        task = make_task(sample, boxes, params_digest)
+        task = make_task(sample, boxes, shared_key)
         row = cached_row(out, task)
         if row is None:
             todo.append(task)
         else:
             rows.append(row)
-    log("%d samples: %d finished earlier (skipped), %d to prepare with %d worker(s), flow %s"
+    log("%d samples: %d finished earlier (skipped), %d to prepare with %d worker(s), flow %s, face %s"
         % (len(selection.selected), len(rows), len(todo), max(1, min(settings.workers, len(todo))),
-           settings.flow))
+           settings.flow, settings.face))
     failures = []
     with tqdm(total=len(todo), desc="prepare", unit="clip", file=sys.stderr, disable=not todo) as bar:
         for row, problem in run_tasks(todo, out, settings):
@@ -432,9 +351,8 @@ def _write_manifest(out, roots, selection, rows, skipped, settings, params, boxe
         "boxes": {"path": os.path.abspath(boxes_path), "sha256": sha256_file(boxes_path)} if boxes_path else None,
         "ground_truth": {"path": os.path.abspath(gt_path), "sha256": sha256_file(gt_path),
                          "differences": len(differences)} if gt_path else None,
-        "code": {"git": git_describe(), "atnet_data_sha256": code_version()},
-        "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "opencv": cv2.__version__, "openpyxl": openpyxl.__version__},
+        "code": {"git": provenance.git_state()["describe"], "atnet_data_sha256": code_version()},
+        "versions": provenance.versions(caffe=False),
         "counts": counts_json(rows),
         "excluded": excluded,
         "skipped": len(skipped),
