@@ -1,6 +1,7 @@
 """Small pieces every stage shares: class and dataset names, sample keys,
 user-facing errors, atomic writes and checksums."""
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -29,12 +30,40 @@ def clip_key(dataset, subject, sample):
 
 
 def run_cli(main):
-    """Run an entry point's ``main()``; turn InputError into a message and exit 2."""
+    """Run an entry point's ``main()``; exit codes: 0 done, 1 a comparison or ground-truth
+    check that did not hold (``main`` returns it), 2 bad input or environment.
+
+    An InputError, or an operating-system error (read-only folder, disk full,
+    missing file, a file where a folder belongs), becomes one ``error:`` line
+    naming the path and the cause, without a traceback.
+    """
     try:
         sys.exit(main())
     except InputError as err:
         print("error: %s" % err, file=sys.stderr)
         sys.exit(2)
+    except OSError as err:
+        print("error: %s" % os_error_message(err), file=sys.stderr)
+        sys.exit(2)
+
+
+_OS_CAUSES = {errno.ENOSPC: "No space left on device (disk full)", errno.EDQUOT: "disk quota exceeded",
+              errno.EROFS: "Read-only file system"}
+
+
+def os_error_message(err):
+    """``PATH: cause`` of an OSError, with a plainer cause for a file in the way of a folder."""
+    cause = _OS_CAUSES.get(err.errno) or err.strerror or str(err)
+    path = err.filename
+    if err.errno == errno.EEXIST and path is not None and os.path.isfile(path):
+        cause = "a file is in the way (a folder is needed here)"
+    elif err.errno == errno.ENOTDIR:
+        cause = "a part of this path is a file, not a folder"
+    if path is None:
+        return cause
+    if err.filename2 is not None:
+        path = "%s -> %s" % (err.filename, err.filename2)
+    return "%s: %s" % (path, cause)
 
 
 @contextlib.contextmanager
@@ -81,10 +110,15 @@ def read_json(path):
 
 
 def write_bytes(path, data):
-    """Write ``data`` to ``path`` atomically."""
+    """Write ``data`` to ``path`` atomically; an OS error (disk full) names ``path``."""
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+        except OSError as err:
+            if err.filename is None:     # a failed write() names no file
+                raise OSError(err.errno, err.strerror, os.fspath(path)) from None
+            raise
 
 
 def write_text(path, text):

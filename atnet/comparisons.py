@@ -23,12 +23,12 @@ import os
 import re
 
 from atnet.common import InputError, read_json
-from atnet.folds import PROTOCOLS, natural_key
+from atnet.folds import PROTOCOLS
 from atnet.metrics import METRIC_TITLES, METRICS, TABLE_COLUMNS
 from atnet.predictions import read_predictions
 from atnet.report import format_value, markdown_table
 from atnet.runs import METRICS_FILE
-from atnet.uncertainty import compare_predictions, seed_statistics
+from atnet.uncertainty import compare_predictions, run_intervals, seed_statistics
 
 #: The pooled predictions tools/evaluate.py writes beside metrics.json.
 POOLED_PREDICTIONS = "predictions_all.csv"
@@ -116,6 +116,19 @@ def seed_group_summary(run):
     return seed_statistics(run.predictions, run.protocol, run.seeds)
 
 
+def seed_group_document(run, boot):
+    """A seed group's metrics.json: per column the mean over seeds of each metric, its sd and
+    per-seed values, and the two-level interval (``<metric>_ci``); the seeds and the
+    bootstrap's settings at the top level."""
+    doc = {"method": run.method, "setting": run.setting, "protocol": run.protocol, "seeds": list(run.seeds),
+           "bootstrap": boot.document(), "partial": False, "missing_folds": []}
+    stats = seed_group_summary(run)
+    intervals = run_intervals(run.predictions, run.protocol, boot, ["%s (%s)" % (run.path, s) for s in run.seeds])
+    for title in TABLE_COLUMNS:
+        doc[title] = dict(stats[title], **intervals[title])
+    return doc
+
+
 def comparison_document(run_a, run_b, boot):
     """comparison.json's content for A minus B (see the module docstring)."""
     if run_a.protocol != run_b.protocol:
@@ -165,7 +178,3 @@ def format_interval(interval, signed=False):
         return "–"
     return "[%s, %s]" % (format_value(interval[0], signed=signed), format_value(interval[1], signed=signed))
 
-
-def sort_runs(runs):
-    """Runs in a stable order for reports (by protocol, method, setting, name)."""
-    return sorted(runs, key=lambda r: (r.protocol, str(r.method), str(r.setting), natural_key(r.name)))

@@ -24,7 +24,8 @@ import sys
 import time
 
 from atnet import runs
-from atnet.common import InputError, atomic_path, read_json, sha256_file, write_json, write_text
+from atnet.common import InputError, atomic_path, read_json, sha256_file, write_bytes, write_json, write_text
+from atnet.integrity import verify_fold_lmdbs
 from atnet.lmdb_folds import MANIFEST_FILE
 from atnet.solver import read_solver, snapshot_files, snapshot_iterations
 
@@ -32,6 +33,8 @@ from atnet.solver import read_solver, snapshot_files, snapshot_iterations
 #: month-day prefix that Caffe's tools/extra/parse_log.py reads (glog >= 0.6 adds the year).
 GLOG_ENV = {"GLOG_minloglevel": "0", "GLOG_logtostderr": "1", "GLOG_log_year_in_prefix": "false"}
 PROGRESS_TAG = "@progress"
+#: Which layers --weights filled and which kept their fillers (atnet.weights.check_initial_weights).
+WEIGHTS_REPORT = "weights_report.json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,11 +190,15 @@ def train_fold(fold_dir):
         caffe.set_mode_gpu()
         caffe.set_device(job.gpu)
     started = time.time()
+    manifest = read_json(os.path.join(job.lmdb, MANIFEST_FILE))
+    check_seconds = verify_fold_lmdbs(job.lmdb, job.fold, manifest, manifest["parameters"]["protocol"])
     final_model = os.path.join(fold_dir, runs.FINAL_MODEL)
     resumed = None
     if not os.path.isfile(final_model):
         resumed = solve(caffe, fold_dir, job)
         os.replace(snapshot_files(job.snapshot_prefix, job.max_iter)[0], final_model)
+        if resumed is not None:
+            restore_data_sources(final_model, fold_dir)
     predictions = predict(caffe, fold_dir, job, final_model)
     from atnet.predictions import write_predictions
     write_predictions(os.path.join(fold_dir, runs.FOLD_PREDICTIONS), predictions)
@@ -201,8 +208,13 @@ def train_fold(fold_dir):
     runs.write_done(fold_dir, {
         "fold": job.fold, "iterations": job.max_iter, "resumed_from_iteration": resumed,
         "test_samples": len(predictions), "test_correct": correct,
-        "final_model_sha256": sha256_file(final_model), "seconds_last_attempt": round(time.time() - started, 1)})
+        "final_model_sha256": sha256_file(final_model),
+        "predictions_sha256": sha256_file(os.path.join(fold_dir, runs.FOLD_PREDICTIONS)),
+        "lmdb_check_seconds": round(check_seconds, 4), "seconds_last_attempt": round(time.time() - started, 1)})
+    # emptied, not removed: solver.prototxt's snapshot_prefix points into it, so the finished
+    # folder still runs as is with `caffe train -solver solver.prototxt`
     shutil.rmtree(os.path.join(fold_dir, runs.SNAPSHOT_DIR), ignore_errors=True)
+    os.makedirs(os.path.join(fold_dir, runs.SNAPSHOT_DIR), exist_ok=True)
     return 0
 
 
@@ -210,25 +222,38 @@ def solve(caffe, fold_dir, job):
     """Run the solver to max_iter, from the newest complete snapshot if there is one.
 
     Returns the iteration resumed from (None for a fresh start). Initial
-    weights (``--weights``) are loaded by layer name on a fresh start only: a
-    resumed fold has its own trained weights. After a resume Caffe's Data
-    layers start again at their first record, as with ``caffe train
-    --snapshot``; the total number of iterations is unchanged.
+    weights (``--weights``) are checked (atnet.weights.check_initial_weights,
+    report in weights_report.json) and loaded by layer name on a fresh start
+    only: a resumed fold has its own trained weights.
+
+    A resumed fold ends with the same model as an uninterrupted one: Caffe's
+    Data layers start at their first record, so a resume at iteration k reads
+    copies of the training LMDBs rotated to record (k x batch) mod N (the
+    record the uninterrupted run reads next; ``resumed_solver``), and Caffe's
+    random stream (Dropout) is re-seeded from (solver seed, iteration) at
+    every snapshot iteration after the first, in every attempt alike,
+    because a solverstate does not hold it.
     """
     snapshot = newest_complete_snapshot(job.snapshot_prefix)
     start = snapshot[0] if snapshot else 0
     if start >= job.max_iter:
         return start
     solver_path = os.path.join(fold_dir, runs.SOLVER_FILE)
-    solver = caffe.get_solver(solver_path)
+    interval = read_solver(solver_path).snapshot
+    solver = caffe.get_solver(resumed_solver(fold_dir, job, start) if snapshot else solver_path)
     if snapshot is None and job.weights:
+        from atnet.weights import check_initial_weights, net_blob_shapes, weights_report_lines
+        report = check_initial_weights(job.weights, net_blob_shapes(solver.net))
+        write_json(os.path.join(fold_dir, WEIGHTS_REPORT), report)
+        print("\n".join(weights_report_lines(report)), file=sys.stderr, flush=True)
         solver.net.copy_from(job.weights)
     curve = CurveRecorder(fold_dir, start)
-    interval = read_solver(solver_path).snapshot
 
     def on_start():
-        if solver.iter > start and solver.iter % interval == 0:
-            prune_snapshots(job.snapshot_prefix, job.keep_snapshots)
+        if solver.iter % interval == 0 and solver.iter > 0:   # iteration 0 keeps the solver's own seed
+            caffe.set_random_seed(stream_seed(job.solver_seed, solver.iter))
+            if solver.iter > start:
+                prune_snapshots(job.snapshot_prefix, job.keep_snapshots)
 
     def on_gradients_ready():
         from atnet.nets import LOSS_BLOB
@@ -243,6 +268,57 @@ def solve(caffe, fold_dir, job):
         solver.solve()
     curve.finish()
     return snapshot[0] if snapshot else None
+
+
+def restore_data_sources(model_path, fold_dir):
+    """Give a model saved by a resumed attempt the fold's own LMDB paths.
+
+    Caffe stores each layer's parameters in the .caffemodel, so the Data
+    layers of a resumed attempt name the rotated copies; with the original
+    sources the model is byte-identical to an uninterrupted run's.
+    """
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    with open(os.path.join(fold_dir, runs.TRAIN_VAL_FILE)) as handle:
+        net = text_format.Parse(handle.read(), caffe_pb2.NetParameter())
+    sources = {layer.name: layer.data_param.source for layer in net.layer
+               if layer.type == "Data" and any(rule.phase == caffe_pb2.TRAIN for rule in layer.include)}
+    with open(model_path, "rb") as handle:
+        model = caffe_pb2.NetParameter.FromString(handle.read())
+    for layer in model.layer:
+        if layer.type == "Data" and layer.name in sources:
+            layer.data_param.source = sources[layer.name]
+    write_bytes(model_path, model.SerializeToString())
+
+
+def stream_seed(solver_seed, iteration):
+    """Caffe's random seed from a snapshot iteration on: the same in a fresh and a resumed attempt."""
+    return (int(solver_seed) * 1000003 + int(iteration)) % (2 ** 31 - 1)
+
+
+def resumed_solver(fold_dir, job, start):
+    """The solver of an attempt resumed at ``start``: its TRAIN Data layers read copies of the
+    training LMDBs rotated to the record the uninterrupted run reads at ``start``."""
+    from caffe.proto import caffe_pb2
+    from google.protobuf import text_format
+    from atnet.records import write_rotated_copy
+    solver = read_solver(os.path.join(fold_dir, runs.SOLVER_FILE))
+    with open(solver.net) as handle:
+        net = text_format.Parse(handle.read(), caffe_pb2.NetParameter())
+    resume_dir = os.path.join(fold_dir, runs.SNAPSHOT_DIR, "resume-%d" % start)
+    for layer in net.layer:
+        if layer.type != "Data" or not any(rule.phase == caffe_pb2.TRAIN for rule in layer.include):
+            continue
+        records = read_json(os.path.join(job.lmdb, MANIFEST_FILE))["train"]["records"]
+        first = start * layer.data_param.batch_size % records
+        target = os.path.join(resume_dir, os.path.basename(layer.data_param.source))
+        write_rotated_copy(layer.data_param.source, target, first)
+        layer.data_param.source = target
+    solver.net = os.path.join(resume_dir, runs.TRAIN_VAL_FILE)
+    write_text(solver.net, text_format.MessageToString(net))
+    path = os.path.join(resume_dir, runs.SOLVER_FILE)
+    write_text(path, text_format.MessageToString(solver))
+    return path
 
 
 def predict(caffe, fold_dir, job, weights):

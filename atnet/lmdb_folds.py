@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import sys
 
 import numpy as np
 from tqdm import tqdm
@@ -38,6 +39,8 @@ from atnet.common import DATASETS, InputError, atomic_path, read_json, sha256_fi
 from atnet.config import data_parameters, fold_seed
 from atnet.data.adm import move_valid_rows_to_end
 from atnet.data.prepared import INDEX_FILE, load_apex_image, load_feature, load_index
+from atnet.integrity import check_checksums
+from atnet.locks import folder_lock
 from atnet.folds import balance_by_oversampling, class_counts, make_folds, select_folds
 from atnet.records import APEX_SHAPE, write_record_pairs
 from atnet.runs import check_same_settings, setting_differences
@@ -233,27 +236,38 @@ def build(prepared, protocol, out_dir, config, names=None, force=False, progress
     all_names = [fold.name for fold in make_folds(rows, protocol)]
     plans = plan_folds(rows, protocol, config, names)
     parameters = build_parameters(protocol, config, inputs_digest(prepared, rows))
-    check_folds_file(out_dir, protocol, parameters, force)
-    todo = [plan for plan in plans if not _is_complete(out_dir, plan.name, parameters, force)]
-    os.makedirs(out_dir, exist_ok=True)
-    write_json(os.path.join(out_dir, FOLDS_FILE), {
-        "protocol": protocol, "folds": all_names, "parameters": parameters,
-        "prepared": os.path.abspath(prepared), "samples": len(rows),
-        "datasets": [d for d in DATASETS if any(r.dataset == d for r in rows)]})
-    store = SampleStore(prepared, config.flow_rows)
-    versions = provenance.versions() if todo else None
-    for plan in tqdm(todo, desc="LMDB folds (%s)" % protocol, unit="fold", disable=not progress):
-        write_fold(out_dir, plan, store, parameters, versions)
+    with folder_lock(out_dir, "LMDB folder"):
+        check_folds_file(out_dir, protocol, parameters, force)
+        todo = [plan for plan in plans if not _is_complete(out_dir, plan.name, parameters, force)]
+        store = SampleStore(prepared, config.flow_rows)
+        for row in {row.key: row for plan in todo for row in list(plan.test) + [e.row for e in plan.train]}.values():
+            store.apex(row), store.flow(row)    # every input checked before any parameter is recorded
+        write_json(os.path.join(out_dir, FOLDS_FILE), {
+            "protocol": protocol, "folds": all_names, "parameters": parameters,
+            "prepared": os.path.abspath(prepared), "samples": len(rows),
+            "datasets": [d for d in DATASETS if any(r.dataset == d for r in rows)]})
+        versions = provenance.versions() if todo else None
+        for plan in tqdm(todo, desc="LMDB folds (%s)" % protocol, unit="fold", disable=not progress):
+            write_fold(out_dir, plan, store, parameters, versions)
     built = {plan.name for plan in todo}
     return {plan.name: "built" if plan.name in built else "skipped" for plan in plans}
 
 
 def _is_complete(out_dir, fold, parameters, force):
-    """True for a complete fold built with ``parameters``; InputError (unless ``force``) for other parameters."""
+    """True for a complete fold built with ``parameters`` whose files match its manifest's checksums
+    (a damaged one is rebuilt); InputError (unless ``force``) for other parameters."""
     manifest = read_manifest(out_dir, fold)
     if manifest is None:
         return False
     if not setting_differences(manifest.get("parameters", {}), parameters):
+        try:   # our own output, reused only when its files are still what the manifest recorded
+            if manifest.get("fold") != fold:
+                raise InputError("%s: manifest of fold %r" % (os.path.join(out_dir, fold, MANIFEST_FILE),
+                                                              manifest.get("fold")))
+            check_checksums(os.path.join(out_dir, fold), manifest)
+        except InputError as err:
+            print("note: fold %s is damaged, rebuilding it: %s" % (fold, err), file=sys.stderr)
+            return False
         return True
     if not force:
         check_same_settings(os.path.join(out_dir, fold, MANIFEST_FILE), manifest.get("parameters", {}), parameters,

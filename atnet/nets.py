@@ -156,18 +156,21 @@ def attention_unit(n, prefix, width, parts, feature):
 
     ``parts`` = the block's shortcut, conv1 output and conv2 output; the channel
     mean is a 1x1 convolution with the fixed weight 1/C (lr 0), the mask is
-    tiled back to C channels.
+    tiled back to C channels. Layer names are the authors' release's
+    (``mask_Concat_<C>``, ``..._1x1``, ``..._1x1_one``, ``..._1x1_one_sig``,
+    ``..._1x1_more``, ``layer_<C>_1_sum_multip``, ``layer_<C>_1_sum2``), so a
+    model trained with the release's prototxt loads by name.
     """
-    name = prefix + "att_"
-    n[name + "concat"] = L.Concat(*parts, axis=1)
-    n[name + "conv"] = conv(n[name + "concat"], width, 1)
-    n[name + "mean"] = L.Convolution(n[name + "conv"], param=_FIXED, convolution_param=dict(
+    mask = "mask_Concat_%d" % width
+    n[mask] = L.Concat(*parts, axis=1)
+    n[mask + "_1x1"] = conv(n[mask], width, 1)
+    n[mask + "_1x1_one"] = L.Convolution(n[mask + "_1x1"], param=_FIXED, convolution_param=dict(
         num_output=1, kernel_size=1, bias_term=False, weight_filler=dict(type="constant", value=1.0 / width)))
-    n[name + "sigmoid"] = L.Sigmoid(n[name + "mean"], in_place=True)
-    n[name + "tile"] = L.Tile(n[name + "sigmoid"], axis=1, tiles=width)
-    n[name + "prod"] = L.Eltwise(n[name + "tile"], feature, operation=P.Eltwise.PROD)
-    n[name + "out"] = L.Eltwise(n[name + "prod"], feature, operation=P.Eltwise.SUM)
-    return n[name + "out"]
+    n[mask + "_1x1_one_sig"] = L.Sigmoid(n[mask + "_1x1_one"], in_place=True)
+    n[mask + "_1x1_more"] = L.Tile(n[mask + "_1x1_one_sig"], axis=1, tiles=width)
+    n[prefix + "sum_multip"] = L.Eltwise(n[mask + "_1x1_more"], feature, operation=P.Eltwise.PROD)
+    n[prefix + "sum2"] = L.Eltwise(n[prefix + "sum_multip"], feature, operation=P.Eltwise.SUM)
+    return n[prefix + "sum2"]
 
 
 def spatial_stream(n, data, deploy, attention=False):

@@ -11,7 +11,7 @@ import io
 import os
 import re
 
-from atnet.common import InputError, read_json
+from atnet.common import InputError, read_json, sha256_file
 from atnet.metrics import METRIC_TITLES, METRICS
 from atnet.report import format_value, markdown_table
 from atnet.variants import VARIANTS
@@ -39,13 +39,17 @@ class PaperRow:
 @dataclasses.dataclass(frozen=True)
 class Comparison:
     """One metric of one column: the paper's value, ours, ours minus the paper's and,
-    when a tolerance was given, whether the difference is within it (else None)."""
+    when a tolerance was given, whether the difference is within it (else None); our 95 %
+    interval (metrics.json's ``<metric>_ci``) and whether the paper's value lies inside it
+    (None when we have no interval)."""
     column: str
     metric: str
     paper: float
     ours: float
     difference: float
     within_tolerance: bool
+    interval: list = None
+    inside_interval: bool = None
 
 
 def load_paper_rows(path=None):
@@ -93,7 +97,9 @@ def compare(metrics, paper, tolerance=None):
             difference = None if ours is None else ours - theirs
             within = None if tolerance is None else (difference is not None
                                                      and abs(difference) <= tolerance + 1e-12)
-            comparisons.append(Comparison(column, metric, theirs, ours, difference, within))
+            interval = metrics.get(column, {}).get(metric + "_ci")
+            inside = None if interval is None else interval[0] - 1e-12 <= theirs <= interval[1] + 1e-12
+            comparisons.append(Comparison(column, metric, theirs, ours, difference, within, interval, inside))
     return comparisons
 
 
@@ -117,7 +123,29 @@ def load_run_metrics(run_dir):
     if not doc.get("method") or not doc.get("setting"):
         raise InputError("%s: no method and setting to find the paper's row by (evaluate a run directory, "
                          "or pass --method and --setting to tools/evaluate.py --predictions)" % path)
+    check_metrics_current(run_dir, doc, path)
     return doc
+
+
+def check_metrics_current(run_dir, doc, path):
+    """InputError unless metrics.json summarises the predictions the run's folds hold now.
+
+    evaluate records each fold's predictions.csv checksum; a fold that
+    finished, changed or vanished since then makes the report stale.
+    Contents, not modification times, decide (clocks differ on shared file systems).
+    """
+    recorded = doc.get("predictions_sha256")
+    run_file = os.path.join(run_dir, "run.json")
+    if recorded is None or not os.path.isfile(run_file):
+        return                                        # a report of a predictions file, or an older one
+    from atnet.runs import FOLD_PREDICTIONS, read_run_info
+    for fold in read_run_info(run_dir).folds:
+        predictions = os.path.join(run_dir, fold, FOLD_PREDICTIONS)
+        now = sha256_file(predictions) if os.path.isfile(predictions) else None
+        if now != recorded.get(fold):
+            raise InputError("%s is older than %s (%s since it was evaluated); re-run tools/evaluate.py %s"
+                             % (path, predictions, "written" if recorded.get(fold) is None else
+                                "removed" if now is None else "changed", run_dir))
 
 
 def compare_runs(run_dirs, tolerance=None, rows=None):
@@ -141,6 +169,14 @@ def misses(results):
     return [c for r in results for c in r.comparisons if c.within_tolerance is False]
 
 
+def interval_summary(results):
+    """``k of n paper values inside our 95 % intervals`` (n counts the values we have an interval for)."""
+    with_interval = [c for r in results for c in r.comparisons if c.inside_interval is not None]
+    level = next((r.metrics.get("bootstrap", {}).get("level") for r in results if r.metrics.get("bootstrap")), 0.95)
+    return "%d of %d paper values inside our %d %% intervals." % (
+        sum(c.inside_interval for c in with_interval), len(with_interval), round(100 * level))
+
+
 def comparison_markdown(results, tolerance=None, label=None):
     """Both tables, paper | ours | difference per metric; values outside the tolerance in bold."""
     title = "Our results beside the paper's" + (" (%s)" % label if label else "")
@@ -153,8 +189,10 @@ def comparison_markdown(results, tolerance=None, label=None):
             continue
         header = ["Run", "Method", "Setting", "Column"]
         for metric in METRICS:
-            header += [METRIC_TITLES[metric] + suffix for suffix in (" paper", " ours", " diff")]
+            header += [METRIC_TITLES[metric] + suffix for suffix in (" paper", " ours [95 % interval]", " diff")]
         lines.append(markdown_table(header, [row for r in in_table for row in _markdown_rows(r)]))
+    lines.append("In: the paper's value lies inside our interval; OUT: outside. " + interval_summary(results))
+    lines.append("")
     if tolerance is not None:
         missed = misses(results)
         lines.append("Tolerance %.3f: %d of %d compared values outside it."
@@ -179,22 +217,35 @@ def _markdown_rows(result):
             diff = format_value(c.difference, signed=True)
             if c.within_tolerance is False:
                 diff = "**%s**" % diff
-            row += [format_value(c.paper), format_value(c.ours), diff]
+            row += [format_value(c.paper), _ours_cell(c), diff]
         rows.append(row)
     return rows
 
 
+def _ours_cell(comparison):
+    """``0.612 [0.550, 0.671] in`` (or ``OUT``); just the value when there is no interval."""
+    text = format_value(comparison.ours)
+    if comparison.interval is None:
+        return text
+    return "%s [%s, %s] %s" % (text, format_value(comparison.interval[0]), format_value(comparison.interval[1]),
+                               "in" if comparison.inside_interval else "OUT")
+
+
 def comparison_csv(results):
-    """One line per compared value: table, run, method, setting, column, metric, paper, ours, difference."""
+    """One line per compared value: table, run, method, setting, column, metric, paper, ours, difference,
+    within_tolerance, our interval (ci_low, ci_high) and whether the paper's value is inside it."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(("table", "run", "method", "setting", "partial", "column", "metric",
-                     "paper", "ours", "difference", "within_tolerance"))
+                     "paper", "ours", "difference", "within_tolerance", "ci_low", "ci_high", "inside_interval"))
     for r in results:
         for c in r.comparisons:
             writer.writerow((r.table, r.name, r.metrics["method"], r.metrics["setting"],
                              int(bool(r.metrics.get("partial"))), c.column, c.metric, "%.3f" % c.paper,
                              "" if c.ours is None else "%.6f" % c.ours,
                              "" if c.difference is None else "%.6f" % c.difference,
-                             "" if c.within_tolerance is None else int(c.within_tolerance)))
+                             "" if c.within_tolerance is None else int(c.within_tolerance),
+                             "" if c.interval is None else "%.6f" % c.interval[0],
+                             "" if c.interval is None else "%.6f" % c.interval[1],
+                             "" if c.inside_interval is None else int(c.inside_interval)))
     return buffer.getvalue()

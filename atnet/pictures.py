@@ -117,9 +117,9 @@ def _no_frames(axes, text="no source frames\n(imported release)"):
 def contact_sheet(prepared, dataset, classes, path):
     """faces-<dataset>.png: per class row, (apex frame + box, stored crop) per sample."""
     columns = min(SHEET_COLUMNS, max(len(rows) for rows in classes.values()))
-    figure = Figure(figsize=(2.2 * 2 * columns, 2.5 * len(classes)))
-    figure.suptitle("%s: apex frame with the face box (green) | stored 224 x 224 face, per class"
-                    % DATASET_TITLES[dataset])
+    figure = Figure(figsize=(max(2.2 * 2 * columns, 6.5), 2.5 * len(classes) + 0.4))
+    figure.suptitle("%s, per class: apex frame with the face box (green)\nand the stored 224 x 224 face"
+                    % DATASET_TITLES[dataset], fontsize=11)
     grid = figure.add_gridspec(len(classes), 2 * columns)
     for line, (label, rows) in enumerate(classes.items()):
         for column in range(columns):
@@ -141,7 +141,8 @@ def contact_sheet(prepared, dataset, classes, path):
             frame_axes.set_title(_title(row), fontsize=8, loc="left")
             if column == 0:
                 frame_axes.set_ylabel("%s (%d)" % (CLASS_NAMES[label], len(rows)), fontsize=10)
-    figure.subplots_adjust(left=0.03, right=0.99, bottom=0.02, top=0.90, wspace=0.05, hspace=0.25)
+    figure.subplots_adjust(left=0.35 / figure.get_figwidth(), right=0.99, bottom=0.02, top=0.88,
+                           wspace=0.05, hspace=0.25)
     return _save(figure, path)
 
 

@@ -129,11 +129,28 @@ def decode_flow(raw, where="flow record"):
     return np.asarray(datum.float_data, dtype=np.float32).reshape(FLOW_SHAPE), datum.label
 
 
+def lmdb_error_message(path, err):
+    """A py-lmdb error while writing ``path`` as one line; says so when the disk is full
+    (LMDB reports a full file system as an I/O error)."""
+    try:
+        stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        free = stat.f_bavail * stat.f_frsize
+    except OSError:
+        free = None
+    if free is not None and free < (1 << 20):
+        return "%s: cannot write the LMDB: No space left on device (%d bytes free; %s)" % (path, free, err)
+    return "%s: cannot write the LMDB (%s)" % (path, err)
+
+
 class _LmdbWriter:
     """Appends records to a new LMDB, growing the memory map when it is full."""
 
     def __init__(self, path):
-        self.env = lmdb.open(path, map_size=_INITIAL_MAP_SIZE, subdir=True, lock=False)
+        self.path = path
+        try:
+            self.env = lmdb.open(path, map_size=_INITIAL_MAP_SIZE, subdir=True, lock=False)
+        except lmdb.Error as err:
+            raise InputError(lmdb_error_message(path, err)) from None
         self.pending = []
 
     def put(self, key, value):
@@ -151,6 +168,8 @@ class _LmdbWriter:
                 self.pending = []
             except lmdb.MapFullError:
                 self.env.set_mapsize(self.env.info()["map_size"] * 2)
+            except lmdb.Error as err:
+                raise InputError(lmdb_error_message(self.path, err)) from None
 
 
 def write_record_pairs(samples, apex_lmdb=None, flow_lmdb=None, total=None, desc="LMDB",
@@ -235,3 +254,34 @@ def read_record_pairs(apex_lmdb, flow_lmdb):
 def clip_key_of(record_key_text):
     """The clip key part of an LMDB key (``00000007_casme2-sub01-EP02_01f`` -> ``casme2-sub01-EP02_01f``)."""
     return record_key_text.split("_", 1)[1]
+
+
+def write_rotated_copy(source, target, first):
+    """Copy the LMDB ``source`` to ``target`` with its records rotated to start at position ``first``.
+
+    Caffe's Data layer always starts at the first record and wraps around; a
+    fold resumed at iteration k must go on with record (k x batch) mod N, as
+    the uninterrupted run does. The rotated copy gives the Data layer exactly
+    that order: values are copied byte for byte, keys renumbered so that LMDB's
+    key order is the rotated order (the clip keys stay, for tracing).
+    Returns the number of records.
+    """
+    env = lmdb.open(os.fspath(source), readonly=True, lock=False, subdir=True)
+    try:
+        with env.begin() as txn:
+            items = list(txn.cursor())
+    finally:
+        env.close()
+    if not items:
+        raise InputError("%s: empty LMDB" % source)
+    first %= len(items)
+    rotated = items[first:] + items[:first]
+    with _atomic_dirs([target]) as (tmp,):
+        writer = _LmdbWriter(tmp)
+        try:
+            for position, (key, value) in enumerate(rotated):
+                writer.put(record_key(position, clip_key_of(key.decode("ascii"))), value)
+            writer.flush()
+        finally:
+            writer.env.close()
+    return len(rotated)

@@ -21,7 +21,8 @@ A training fold also holds (atnet.train writes them, atnet.fold runs them)::
     versions.json                    Python, packages, Caffe build, this repository's commit
     command.txt                      the command lines
     train.log                        glog of every attempt (appended)
-    snapshots/                       Caffe snapshots while training (removed once the fold is done)
+    snapshots/                       Caffe snapshots while training (emptied once the fold is done; the
+                                     folder stays, so `caffe train -solver solver.prototxt` runs as is)
     final.caffemodel                 the model: the final iterate, never one chosen on test data
     DONE                             written last; a fold with it is skipped on a re-run
 
@@ -31,8 +32,9 @@ predictions.csv, written last, which marks it finished. Reports
 """
 import dataclasses
 import os
+import sys
 
-from atnet.common import InputError, read_json, write_json
+from atnet.common import InputError, read_json, sha256_file, write_json
 from atnet.folds import PROTOCOLS
 
 RUN_FILE = "run.json"
@@ -52,6 +54,9 @@ SNAPSHOT_DIR = "snapshots"
 FINAL_MODEL = "final.caffemodel"
 DONE_FILE = "DONE"
 BASELINE_FOLD_INFO = "fold.json"
+#: The keys of a fold's held-out samples, written before its predictions (training and baselines):
+#: evaluation refuses predictions that are not exactly these.
+TEST_SAMPLES_FILE = "test_samples.json"
 METRICS_FILE = "metrics.json"
 
 
@@ -152,10 +157,88 @@ def check_run_folder(run_dir, document, keys, what="this run folder was started 
 # --- DONE ------------------------------------------------------------------------
 
 def fold_is_done(fold_dir):
-    """True once a training fold has written DONE (its last file)."""
-    return os.path.isfile(os.path.join(fold_dir, DONE_FILE))
+    """True once a training fold has written DONE (its last file) and its final model and
+    predictions are still what DONE recorded.
+
+    A DONE that no longer matches is removed with a note naming what differs,
+    so the fold is redone, the missing part only: a final model that is still
+    right only predicts again (atnet.fold); a wrong one is removed and trained again.
+    """
+    path = os.path.join(fold_dir, DONE_FILE)
+    if not os.path.isfile(path):
+        return False
+    problem = done_problem(fold_dir)
+    if problem is None:
+        return True
+    print("note: %s: %s; redoing the fold" % (path, problem), file=sys.stderr)
+    os.unlink(path)
+    if "final.caffemodel" in problem and os.path.isfile(os.path.join(fold_dir, FINAL_MODEL)):
+        os.unlink(os.path.join(fold_dir, FINAL_MODEL))
+    return False
+
+
+_checked_done = {}
+
+
+def _stat_key(fold_dir):
+    key = [os.path.abspath(fold_dir)]
+    for name in (DONE_FILE, FINAL_MODEL, FOLD_PREDICTIONS):
+        try:
+            stat = os.stat(os.path.join(fold_dir, name))
+            key.append((stat.st_size, stat.st_mtime_ns, stat.st_ino))
+        except OSError:
+            key.append(None)
+    return tuple(key)
+
+
+def done_problem(fold_dir):
+    """What differs between a fold's DONE and its files (None when nothing does).
+
+    Hashing a final model costs a few ms per MB, so a fold whose files have
+    not changed since this process checked them is not hashed again.
+    """
+    key = _stat_key(fold_dir)
+    if key not in _checked_done:
+        _checked_done[key] = _done_problem(fold_dir)
+    return _checked_done[key]
+
+
+def _done_problem(fold_dir):
+    try:
+        done = read_json(os.path.join(fold_dir, DONE_FILE))
+    except InputError as err:
+        return str(err)
+    if not isinstance(done, dict):
+        return "not a JSON object"
+    for name, key in ((FINAL_MODEL, "final_model_sha256"), (FOLD_PREDICTIONS, "predictions_sha256")):
+        if key not in done:
+            continue                    # recorded by newer folds only
+        file_path = os.path.join(fold_dir, name)
+        if not os.path.isfile(file_path):
+            return "%s is missing" % name
+        if sha256_file(file_path) != done[key]:
+            return "%s differs from the one DONE recorded" % name
+    return None
 
 
 def write_done(fold_dir, summary):
     """Mark a training fold finished: DONE holds its summary (iterations, resume point, test counts)."""
     write_json(os.path.join(fold_dir, DONE_FILE), summary)
+
+
+# --- the held-out samples a fold must predict ------------------------------------
+
+def write_test_samples(fold_dir, fold, keys):
+    """Record the clip keys a fold must predict (evaluation checks its predictions against them)."""
+    write_json(os.path.join(fold_dir, TEST_SAMPLES_FILE), {"fold": fold, "samples": list(keys)})
+
+
+def read_test_samples(fold_dir):
+    """The clip keys a fold must predict, or None for a fold that records none (older folders)."""
+    path = os.path.join(fold_dir, TEST_SAMPLES_FILE)
+    if not os.path.isfile(path):
+        return None
+    doc = read_json(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("samples"), list):
+        raise InputError("%s: expected {\"fold\": ..., \"samples\": [clip keys]}" % path)
+    return doc["samples"]

@@ -72,11 +72,11 @@ class Scheduler:
         return job
 
     def queue(self, jobs):
-        """``{job id: (state, reason)}`` of the queued and running ones among ``jobs`` (arrays per task)."""
+        """``{job id: (state, reason)}`` of whatever is queued or running of ``jobs`` (``123`` or array
+        tasks ``123_4``; an array is asked for as a whole and listed per task)."""
         if not jobs:
             return {}
-        result = self._run(["squeue", "-h", "-r", "-o", "%i|%T|%r", "-j", ",".join(sorted(set(jobs)))],
-                           check=False)
+        result = self._run(["squeue", "-h", "-r", "-o", "%i|%T|%r", "-j", _whole_jobs(jobs)], check=False)
         if result.returncode != 0:
             if "Invalid job id" in result.stderr:
                 return {}  # none of them is known any more
@@ -89,8 +89,7 @@ class Scheduler:
         if not jobs:
             return {}
         fields = ("JobID", "State", "ExitCode", "Reason", "Submit", "Start", "End")
-        result = self._run(["sacct", "-n", "-P", "-X", "-j", ",".join(sorted(set(jobs))), "-o", ",".join(fields)],
-                           check=False)
+        result = self._run(["sacct", "-n", "-P", "-X", "-j", _whole_jobs(jobs), "-o", ",".join(fields)], check=False)
         if result.returncode != 0:
             self.accounting_note = "sacct gave no accounting (%s)" % (result.stderr.strip().splitlines() or ["?"])[-1]
             return None
@@ -98,7 +97,15 @@ class Scheduler:
         return {row["JobID"]: row for row in rows if len(row) == len(fields) and "[" not in row["JobID"]}
 
     def cancel(self, jobs):
-        self._run(["scancel"] + list(jobs))
+        """Cancel jobs; one that has ended meanwhile is no error."""
+        result = self._run(["scancel"] + list(jobs), check=False)
+        if result.returncode != 0 and "already completing or completed" not in result.stderr:
+            raise InputError("scancel %s failed: %s" % (" ".join(jobs), result.stderr.strip()))
+
+
+def _whole_jobs(jobs):
+    """``123_4,123_5,124`` -> ``123,124``: one short -j list however many tasks an array has."""
+    return ",".join(sorted({job.split("_")[0] for job in jobs}, key=int))
 
 
 # ============================================================================
@@ -169,10 +176,9 @@ def task_states(plan, submissions, scheduler):
     for submission in submissions:
         for index in submission["indices"]:
             latest[index] = submission
-    jobs = [task_job(s, i) for i, s in latest.items()]
-    pending_jobs = [j for i, j in zip(latest, jobs) if not is_done(plan.task(i).done)]
-    queue = scheduler.queue(pending_jobs) if pending_jobs else {}
-    ended = [j for j in jobs if j not in queue]
+    jobs = {index: task_job(submission, index) for index, submission in latest.items()}
+    queue = scheduler.queue([job for index, job in jobs.items() if not is_done(plan.task(index).done)])
+    ended = [job for job in jobs.values() if job not in queue]
     accounting = scheduler.accounting(ended) if ended else {}
     states = []
     for task in plan.tasks:
@@ -211,6 +217,9 @@ def final_state(plan, submissions, scheduler):
         return dict(job=job, state="running" if queued[0] in RUNNING_STATES else "pending",
                     detail="%s (%s)" % queued)
     record = (scheduler.accounting([job]) or {}).get(job)
+    if record and (record["State"] in RUNNING_STATES or record["State"] in PENDING_STATES):
+        return dict(job=job, state="running" if record["State"] in RUNNING_STATES else "pending",
+                    detail=record["State"])
     log = os.path.join(plan.record_dir, "logs", "%s-final-%s.out" % (plan.name, job))
     fresh = is_done(plan.final_done) and all(os.path.getmtime(p) >= submissions[-1]["submitted_epoch"]
                                              for p in plan.final_done)
@@ -247,6 +256,30 @@ def timings(plan, states):
                          to_first_iteration_s=first_iteration_seconds(plan.task(row["index"]).progress_log,
                                                                       started)))
     return rows
+
+
+def status_text(plan, states, final, timing=None, note=None):
+    """The table of ``tools/slurm.py status``: one line per task, then the final job."""
+    counts = {}
+    for row in states:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    lines = ["%s (%s): %d task(s): %s" % (plan.run_dir, plan.name, len(states),
+                                         ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())))]
+    times = {row["index"]: row for row in timing or ()}
+    width = max(len(row["label"]) for row in states)
+    for row in states:
+        extra = ""
+        if row["index"] in times:
+            first = times[row["index"]]["to_first_iteration_s"]
+            extra = "  queued %.0f s, first iteration after %s" % (
+                times[row["index"]]["queued_s"], "-" if first is None else "%.1f s" % first)
+        lines.append("  %4d  %-*s  %-13s %-10s %s%s" % (row["index"], width, row["label"], row["state"],
+                                                       row["job"] or "-", row["detail"], extra))
+    if final:
+        lines.append("final job %s: %s %s" % (final["job"], final["state"], final["detail"]))
+    if note:
+        lines.append("note: %s; finished tasks are judged by their run folder" % note)
+    return "\n".join(lines)
 
 
 # ============================================================================
@@ -338,10 +371,11 @@ def wait(plan, record, scheduler, poll=10.0, out=print):
     deadline = time.time() + 30  # sacct hears of a job's end from the controller a moment later
     while True:
         states = [s for s in task_states(plan, [record], scheduler) if s["index"] in record["indices"]]
-        if all(s["state"] in ("done", "failed") for s in states) or time.time() > deadline:
+        final = final_state(plan, [record], scheduler)
+        ended = [s["state"] for s in states] + ([final["state"]] if final else [])
+        if all(state in ("done", "failed") for state in ended) or time.time() > deadline:
             break
         time.sleep(1)
-    final = final_state(plan, read_submissions(plan.run_dir), scheduler)
     failed = [s for s in states if s["state"] != "done"] + ([final] if final and final["state"] != "done" else [])
     for row in failed:
         out("failed: %s %s: %s" % (row.get("label", "final job"), row["job"], row["detail"]))

@@ -152,14 +152,15 @@ def baselines_plan(out_dir, prepared=None, features=None, labels=None, protocols
                 (os.path.join(out_dir, "comparison.md"),) if compare else ())
 
 
-def pretrain_plan(prepared, out_dir, extra=(), python=None):
+def pretrain_plan(prepared, out_dir, extra=(), gpu=None, python=None):
     """The plan of pre-training the spatial stream (tools/pretrain.py, one task)."""
     if not os.path.isfile(tool("pretrain")):
         raise InputError("%s is not in this checkout: pre-training cannot be submitted yet" % tool("pretrain"))
     if not os.path.isdir(prepared):
         raise InputError("--prepared %s: no such folder" % prepared)
     out_dir = os.path.abspath(out_dir)
-    command = (python or sys.executable, tool("pretrain"), "--prepared", os.path.abspath(prepared), "--out", out_dir,
-               *extra)
+    command = [python or sys.executable, tool("pretrain"), "--prepared", os.path.abspath(prepared), "--out", out_dir,
+               "--no-progress"] + (["--gpu", str(gpu)] if gpu is not None else []) + list(extra)
     done = tuple(os.path.join(out_dir, name) for name in ("pretrained.caffemodel", "report.json"))
-    return Plan("pretrain", "atnet-pretrain", out_dir, (Task(0, "pretrain", (command,), done),))
+    log = os.path.join(out_dir, runs.TRAIN_LOG)
+    return Plan("pretrain", "atnet-pretrain", out_dir, (Task(0, "pretrain", (tuple(command),), done, (log,), log),))

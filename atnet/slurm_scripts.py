@@ -45,9 +45,12 @@ class Resources:
         for name in ("cpus", "max_parallel"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError("--%s must be at least 1" % name.replace("_", "-"))
-        for line in self.sbatch_lines + ((self.setup_line,) if self.setup_line else ()):
+        for line in tuple(self.sbatch_lines) + ((self.setup_line,) if self.setup_line is not None else ()):
             if "\n" in line or not line.strip():
                 raise InputError("%r: a script line must be one non-empty line" % line)
+        for line in self.sbatch_lines:
+            if not re.sub(r"^#SBATCH\s+", "", line.strip()).startswith("-"):
+                raise InputError("--sbatch-line %r: expected an sbatch option such as --qos=long" % line)
 
     def directives(self, array):
         """``#SBATCH`` lines; the final job gets partition, account, time and extra lines only."""
@@ -181,7 +184,7 @@ def array_script(plan, indices, resources, after=()):
               'case "${SLURM_ARRAY_TASK_ID:-}" in']
     for task in plan.tasks:
         lines.append("  %d)  # %s" % (task.index, task.label))
-        lines += ['    "${COMMON[@]}" %s' % _words(c[len(prefix):]) for c in task.commands]
+        lines += [('    "${COMMON[@]}" %s' % _words(c[len(prefix):])).rstrip() for c in task.commands]
         lines.append("    ;;")
     lines += ["  *)", '    echo "error: array index ${SLURM_ARRAY_TASK_ID:-(none)} is not a task of %s" >&2'
               % plan.name, "    exit 2", "    ;;", "esac", ""]

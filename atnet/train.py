@@ -15,7 +15,9 @@ the test fold once, after training (atnet.fold).
 """
 import concurrent.futures
 import os
+import re
 import shlex
+import signal
 import subprocess
 import sys
 import types
@@ -25,13 +27,17 @@ from tqdm import tqdm
 from atnet import config as configuration
 from atnet import fold as fold_process
 from atnet import provenance, runs
-from atnet.common import InputError, sha256_file, write_json, write_text
+from atnet.common import InputError, read_json, sha256_file, write_json, write_text
 from atnet.folds import select_folds, shard
+from atnet.integrity import caffe_failure, verify_fold_lmdbs
+from atnet.locks import folder_lock
 from atnet.lmdb_folds import FOLDS_FILE, check_lmdb_folds, read_folds_file, read_manifest
 from atnet.variants import VARIANTS, variant_of
 
 #: run.json keys that must match for a run folder to be continued.
 RUN_SIGNATURE = ("method", "setting", "protocol", "folds", "model", "config", "lmdb_parameters", "weights_sha256")
+#: tools/train.py's own messages (a line per finished fold, the end of the run), beside the fold folders.
+RUN_LOG = "run.log"
 #: The LMDB streams of a fold folder, as the train_val net reads them.
 LMDB_STREAMS = ("train_apex", "train_flow", "test_apex", "test_flow")
 
@@ -41,13 +47,17 @@ class TrainingFailed(InputError):
 
 
 def adopt_lmdb_parameters(config, sources, lmdb_parameters, folds_path):
-    """The config with its data keys (augmentation, flow rows) taken from the LMDBs.
+    """The config with its run seed and data keys (augmentation, flow rows) taken from the LMDBs.
 
     Those settings were fixed when the LMDBs were written; one given
     explicitly to training that disagrees is an error, not silently ignored.
+    The seed is one of them: it decided the LMDBs' oversampling,
+    augmentation and shuffle (fold_seed(seed, fold, purpose)), and training
+    derives the solver's random_seed (fillers, dropout) from the same seed, so
+    a run's every random choice comes from the one seed run.json records.
     """
     values = configuration.as_dict(config)
-    for key in configuration.DATA_KEYS:
+    for key in ("seed",) + tuple(configuration.DATA_KEYS):
         if key not in lmdb_parameters:
             continue
         if key in sources and values[key] != lmdb_parameters[key]:
@@ -75,6 +85,16 @@ def run_document(model, protocol, lmdb_dir, folds_doc, config, weights):
                 weights_sha256=sha256_file(weights) if weights else None)
 
 
+def check_weights_once(model, weights):
+    """Refuse a --weights file that would change nothing or make Caffe abort, before any fold
+    starts (each fold checks it again against its own net and writes the report)."""
+    import caffe
+    from atnet.nets import deploy
+    from atnet.prototxt_io import load_net
+    from atnet.weights import check_initial_weights, net_blob_shapes
+    check_initial_weights(weights, net_blob_shapes(load_net(deploy(model), caffe.TEST)))
+
+
 def check_gpu(device):
     """Fail clearly when ``--gpu`` cannot work: a CPU-only Caffe build aborts in set_device.
 
@@ -94,13 +114,17 @@ def check_gpu(device):
 
 
 def train_run(model, protocol, lmdb_dir, run_dir, config, sources=None, weights=None, gpu=None,
-              fold_names=None, shard_spec=None, command=None, progress=True, jobs=1):
+              fold_names=None, shard_spec=None, command=None, progress=True, jobs=1, keep_going=False, log=None):
     """Train ``model`` on the selected folds of ``protocol``; returns ``{fold: 'trained' | 'skipped'}``.
 
     Finished folds (DONE) are skipped; an interrupted fold resumes from its
     newest complete snapshot. ``jobs`` folds train at the same time (each in
-    its own process); the first failure stops new folds from starting, lets
-    the running ones finish and is then raised.
+    its own process). Without ``keep_going`` the first failure stops new folds
+    from starting, lets the running ones finish and is then raised; with it
+    every fold is tried, and the failures are raised together at the end (a
+    TrainingFailed that lists each failed fold with the cause from its log).
+    Each finished fold leaves one line (``log``, default tqdm.write, so it
+    stays above the progress bars).
     """
     variant_of(model)  # a clear error for an unknown model
     if weights and not os.path.isfile(weights):
@@ -119,28 +143,103 @@ def train_run(model, protocol, lmdb_dir, run_dir, config, sources=None, weights=
     runs.write_run_info(run_dir, **document)
     status = {name: "skipped" for name in names if runs.fold_is_done(os.path.join(run_dir, name))}
     todo = [name for name in names if name not in status]
+    for name in todo:   # every fold's LMDBs checked before any fold starts (again by the fold itself)
+        verify_fold_lmdbs(os.path.join(lmdb_dir, name), name, read_manifest(lmdb_dir, name), protocol)
+    if weights and todo:
+        check_weights_once(model, weights)
     versions = provenance.versions() if todo else None
     env = child_environment(jobs)
 
+    log = log or tqdm.write
+
     def train_one(name, slot):
-        job = prepare_fold(os.path.join(run_dir, name), name, model, lmdb_dir, config, sources or {}, weights,
-                           gpu, versions, command)
-        run_fold_process(os.path.join(run_dir, name), job, env, progress, position=slot)
+        fold_dir = os.path.join(run_dir, name)
+        with folder_lock(fold_dir, "fold folder"):   # per fold: shards and array tasks share a run folder
+            if runs.fold_is_done(fold_dir):
+                return                                # finished by another process meanwhile
+            job = prepare_fold(fold_dir, name, model, lmdb_dir, config, sources or {}, weights,
+                               gpu, versions, command)
+            run_fold_process(fold_dir, job, env, progress, position=slot)
 
     overall = tqdm(total=len(names), initial=len(status), desc="train %s %s" % (model, protocol), unit="fold",
                    disable=not progress)
+    failures = {}
     try:
-        for name in run_parallel(todo, train_one, jobs, overall):
+        for name in run_parallel(todo, train_one, jobs, overall, failures if keep_going else None):
             status[name] = "trained"
+            log(finished_line(os.path.join(run_dir, name), name) + pooled_so_far(run_dir, names))
     finally:
         overall.close()
+    if failures:
+        raise TrainingFailed(failure_report(run_dir, names, status, failures))
     return {name: status[name] for name in names}
 
 
-def run_parallel(names, work, jobs, bar):
+def finished_line(fold_dir, name):
+    """The line a finished fold leaves: its test counts and time, from DONE."""
+    try:
+        done = read_json(os.path.join(fold_dir, runs.DONE_FILE))
+        return "%s: done, %d iterations, %d/%d test samples correct, %.0f s" % (
+            name, done["iterations"], done["test_correct"], done["test_samples"], done["seconds_last_attempt"])
+    except (InputError, KeyError, TypeError, ValueError):
+        return "%s: done" % name
+
+
+def pooled_so_far(run_dir, names):
+    """``; pooled so far (12 of 68 folds): UF1 0.512, UAR 0.498``: the paper's metrics on the
+    predictions of every finished fold of the run, a running check while it trains."""
+    from atnet.metrics import scores
+    from atnet.predictions import read_predictions
+    pooled, finished = [], 0
+    for name in names:
+        path = os.path.join(run_dir, name, runs.FOLD_PREDICTIONS)
+        if runs.fold_is_done(os.path.join(run_dir, name)) and os.path.isfile(path):
+            try:
+                pooled += read_predictions(path)
+            except InputError:
+                continue
+            finished += 1
+    if not pooled:
+        return ""
+    pooled_scores = scores([p.label for p in pooled], [p.pred for p in pooled])
+    return "; pooled so far (%d of %d folds): UF1 %.3f, UAR %.3f" % (
+        finished, len(names), pooled_scores["uf1"], pooled_scores["uar"])
+
+
+def failure_report(run_dir, names, status, failures):
+    """The end of a run with failed folds: the counts, then each failed fold, its log's cause and the log."""
+    trained = sum(1 for name in names if status.get(name) == "trained")
+    skipped = sum(1 for name in names if status.get(name) == "skipped")
+    lines = ["%d of %d fold(s) failed (%d trained, %d already done); re-run the same command to retry them "
+             "(finished folds are skipped):" % (len(failures), len(names), trained, skipped)]
+    for name in names:
+        if name in failures:
+            log_path = os.path.join(run_dir, name, runs.TRAIN_LOG)
+            cause = log_cause(log_path) if os.path.isfile(log_path) else None
+            lines.append("  %s: %s\n      (%s)" % (name, cause or str(failures[name]).splitlines()[0],
+                                                    log_path if cause else "no train.log"))
+    return "\n".join(lines)
+
+
+def log_cause(log_path):
+    """The line of a fold's log that says why it failed: glog's fatal line (``F... Check failed``),
+    else the last line of a Python traceback (``...Error: ...``), else the last line; None if empty."""
+    with open(log_path, errors="replace") as handle:
+        lines = [line.rstrip() for line in handle if line.strip()]
+    for pattern in (r"^F\d{4,8} ", r"^\w*(Error|Exception)\b.*:", r"^\w+(\.\w+)*(Error|Exception)\b"):
+        found = [line for line in lines if re.match(pattern, line)]
+        if found:
+            return found[-1]
+    return lines[-1] if lines else None
+
+
+def run_parallel(names, work, jobs, bar, failures=None):
     """Call ``work(name, slot)`` for every name, ``jobs`` at a time; yield names as they finish.
 
     ``slot`` (1..jobs) places the fold's progress bar under the overall one.
+    A failure stops new work from starting and is raised once the running
+    work has finished; when a ``failures`` dict is given instead, every name
+    is tried and each failure is stored there (name -> exception).
     """
     free_slots = list(range(jobs, 0, -1))
     pending = iter(names)
@@ -162,7 +261,11 @@ def run_parallel(names, work, jobs, bar):
                 name, slot = running.pop(future)
                 free_slots.append(slot)
                 if future.exception() is not None:
-                    failure = failure or future.exception()
+                    if failures is None:
+                        failure = failure or future.exception()
+                        continue
+                    failures[name] = future.exception()
+                    start_next()
                     continue
                 bar.update(1)
                 yield name
@@ -208,6 +311,7 @@ def prepare_fold(fold_dir, fold, model, lmdb_dir, config, sources, weights, gpu,
     lmdb_fold = os.path.abspath(os.path.join(lmdb_dir, fold))
     manifest = read_manifest(lmdb_dir, fold)
     streams = {name: os.path.join(lmdb_fold, name) for name in LMDB_STREAMS}
+    runs.write_test_samples(fold_dir, fold, [sample["key"] for sample in manifest["test"]["samples"]])
     os.makedirs(os.path.join(fold_dir, runs.SNAPSHOT_DIR), exist_ok=True)
     paths = {name: os.path.join(fold_dir, name) for name in (runs.TRAIN_VAL_FILE, runs.DEPLOY_FILE, runs.SOLVER_FILE)}
     write_prototxt(paths[runs.TRAIN_VAL_FILE], train_val(
@@ -236,6 +340,7 @@ def run_fold_process(fold_dir, job, env, progress=True, position=1):
     """Run the fold's process; its glog goes to train.log, its progress to a tqdm bar."""
     log_path = os.path.join(fold_dir, runs.TRAIN_LOG)
     with open(log_path, "ab") as log:
+        log_start = log.tell()
         process = subprocess.Popen(fold_process.command(fold_dir), stdout=subprocess.PIPE, stderr=log, env=env,
                                    text=True, cwd=fold_dir)
         bar = tqdm(total=job.max_iter, desc=job.fold, unit="iter", leave=False, position=position,
@@ -252,13 +357,20 @@ def run_fold_process(fold_dir, job, env, progress=True, position=1):
             code = process.wait()
             bar.close()
     if code != 0:
-        raise TrainingFailed("fold %s: training failed (exit code %d); see %s. Last lines:\n%s"
-                             % (job.fold, code, log_path, _tail(log_path)))
+        how = "killed by %s" % signal.Signals(-code).name if code < 0 else "exit code %d" % code
+        fatal = caffe_failure(log_path, log_start)
+        if fatal:
+            raise TrainingFailed("fold %s: training failed (%s): Caffe says: %s (log: %s)"
+                                 % (job.fold, how, fatal, log_path))
+        raise TrainingFailed("fold %s: training failed (%s); see %s. Last lines:\n%s"
+                             % (job.fold, how, log_path, _tail(log_path)))
 
 
 def _tail(path, lines=8):
+    """The log's last lines, without glog's stack-address lines ("    @ 0x7f...")."""
     with open(path, errors="replace") as handle:
-        return "".join(handle.readlines()[-lines:]).rstrip()
+        kept = [line for line in handle.readlines() if not line.lstrip().startswith("@ ")]
+    return "".join(kept[-lines:]).rstrip()
 
 
 if __name__ == "__main__":  # run folders written before atnet.fold existed name this module in command.txt

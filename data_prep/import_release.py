@@ -2,7 +2,7 @@
 """Import the authors' released apex images and optical-flow features.
 
     python data_prep/import_release.py --apex-list Apex_Cropped_images.txt
-        --apex-dir DIR --optical FILE --out DIR
+        --apex-dir DIR --optical Data/OpticalFlowFeatureData.txt --out DIR
 
 Writes the same prepared-directory format as data_prep/prepare.py
 (index.csv, 224x224 grey apex PNGs, 64x128 float32 features with the
@@ -13,6 +13,7 @@ import sys
 
 from atnet.common import run_cli
 from atnet.data.release import import_release
+from atnet.logs import stage_log
 
 
 def parse_args(argv=None):
@@ -23,7 +24,9 @@ def parse_args(argv=None):
     parser.add_argument("--apex-dir", required=True, metavar="DIR",
                         help="folder of the apex face images named as in the apex list")
     parser.add_argument("--optical", required=True, metavar="FILE",
-                        help="the concatenated optical-flow text file (65 lines a clip)")
+                        help="the concatenated optical-flow text file, e.g. the authors' "
+                             "Data/OpticalFlowFeatureData.txt (65 lines a clip; headers as clip keys or "
+                             "Windows paths Data\\casme2\\sub01\\EP02_01f)")
     parser.add_argument("--out", required=True, metavar="DIR", help="prepared directory to write")
     return parser.parse_args(argv)
 
@@ -31,7 +34,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     import_release(args.apex_list, args.apex_dir, args.optical, args.out,
-                   command=sys.argv if argv is None else ["import_release.py"] + list(argv))
+                   command=sys.argv if argv is None else ["import_release.py"] + list(argv),
+                   log=stage_log("import_release", args.out))
     return 0
 
 

@@ -16,6 +16,7 @@ import sys
 from atnet.common import run_cli
 from atnet.config import add_option, declarations
 from atnet.data.prepare import Settings, prepare
+from atnet.logs import stage_log
 
 
 def parse_args(argv=None):
@@ -54,8 +55,10 @@ def main(argv=None):
     args = parse_args(argv)
     roots = {name: getattr(args, name) for name in ("casme2", "samm", "smic") if getattr(args, name)}
     settings = Settings(**{name: getattr(args, name) for name in declarations(Settings)})
+    log = stage_log("prepare", None if args.dry_run else args.out)   # OUT/prepare.log beside the outputs
     outcome = prepare(roots, args.out, settings, boxes_path=args.boxes, gt_path=args.gt,
-                      dry_run=args.dry_run, command=sys.argv if argv is None else ["prepare.py"] + list(argv))
+                      dry_run=args.dry_run, command=sys.argv if argv is None else ["prepare.py"] + list(argv),
+                      log=log)
     return 1 if outcome.differences else 0
 
 

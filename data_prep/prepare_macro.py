@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prepare macro-expression releases (CK+, Oulu-CASIA, JAFFE, MUG) for pre-training the spatial stream.
 
-    python data_prep/prepare_macro.py [--ckplus DIR] [--oulu DIR] [--jaffe DIR] [--mug DIR] --out DIR
+    python data_prep/prepare_macro.py [--ckplus DIR] [--oulu DIR] [--jaffe DIR] [--mug DIR] [--data DIR] --out DIR
         [--label-set basic6|basic7|ck8|3class] [--frames K] [--neutral] [--lenient]
         [--oulu-sensors VL,NI] [--oulu-illuminations Strong] [--val-fraction 0.2] [--seed 0]
         [--workers N] [--dry-run]
@@ -24,6 +24,7 @@ from atnet.data.prepare import DEFAULT_MARGIN
 from atnet.macro.labels import DEFAULT_LABEL_SET, LABEL_SETS
 from atnet.macro.oulu import DEFAULT_ILLUMINATIONS, DEFAULT_SENSORS
 from atnet.macro.prepare import MacroSettings, prepare_macro
+from atnet.macro.sequences import MACRO_FOLDERS
 from atnet.macro.select import DEFAULT_FRAMES, DEFAULT_MUG_MIN_FRAMES, DEFAULT_VAL_FRACTION
 
 
@@ -40,6 +41,9 @@ def parse_args(argv=None):
                         "possibly under one prefix folder)")
     parser.add_argument("--jaffe", metavar="DIR", help="JAFFE folder (the .tiff images, or jaffedbase/)")
     parser.add_argument("--mug", metavar="DIR", help="MUG root (holds subjects3/)")
+    parser.add_argument("--data", metavar="DIR", help="a folder holding any of %s (each a release as "
+                        "unpacked); used for the datasets not given by their own option"
+                        % ", ".join(name + "/" for name in MACRO_FOLDERS.values()))
     parser.add_argument("--out", required=True, metavar="DIR", help="prepared macro directory to write")
     parser.add_argument("--label-set", choices=LABEL_SETS, default=DEFAULT_LABEL_SET,
                         help="classes: basic6 (six basic), basic7 (+ neutral), ck8 (+ neutral, contempt), "
@@ -65,8 +69,13 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     parser.add_argument("--dry-run", action="store_true", help="read and select only: print counts, write nothing")
     args = parser.parse_args(argv)
+    for dataset, name in MACRO_FOLDERS.items():
+        if args.data and not getattr(args, dataset) and os.path.isdir(os.path.join(args.data, name)):
+            setattr(args, dataset, os.path.join(args.data, name))
     if not (args.ckplus or args.oulu or args.jaffe or args.mug):
-        parser.error("give at least one of --ckplus, --oulu, --jaffe, --mug")
+        parser.error("give at least one of --ckplus, --oulu, --jaffe, --mug%s"
+                     % (" (--data %s holds none of %s)" % (args.data, ", ".join(MACRO_FOLDERS.values()))
+                        if args.data else ""))
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     return args

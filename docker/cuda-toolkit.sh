@@ -5,8 +5,9 @@
 # image already has a toolkit (nvidia/cuda:*-devel: /usr/local/cuda/bin/nvcc).
 #
 # The wheels all unpack under nvidia/cu13/{bin,include,lib,nvvm}: that tree is
-# the toolkit; nvcc.profile finds everything relative to bin/ and under
-# targets/<arch>-linux/, which is linked to it as in NVIDIA's installers.
+# the toolkit, plus the unversioned library links a full toolkit has. nvcc.profile
+# finds everything relative to bin/ and under targets/<arch>-linux/, which is
+# linked to it as in NVIDIA's installers.
 #
 # Usage (as root): docker/cuda-toolkit.sh [PREFIX]   (PIP_CERT is honoured by pip)
 set -euo pipefail
@@ -38,6 +39,10 @@ python3 -m venv "$work/venv"
 mv -T "$work/site/nvidia/cu13" "$PREFIX"
 mkdir -p "$PREFIX/dist-info" "$PREFIX/targets/$target"
 mv "$work/site/"*.dist-info "$PREFIX/dist-info/"
+# Linkers and CMake's FindCUDA look for libcudart.so; the wheels ship libcudart.so.13 only.
+for lib in "$PREFIX"/lib/lib*.so.*; do
+  [ -e "${lib%%.so.*}.so" ] || ln -s "$(basename "$lib")" "${lib%%.so.*}.so"
+done
 ln -s lib "$PREFIX/lib64"
 ln -s ../../include "$PREFIX/targets/$target/include"
 ln -s ../../lib "$PREFIX/targets/$target/lib"

@@ -81,3 +81,26 @@ def mug_take(root, subject, emotion, take, first, count, session=None):
     for number in range(first, first + count):
         image(os.path.join(*parts, "img_%04d.jpg" % number))
     return os.path.join(*parts)
+
+
+def make_macro_prepared(directory, per_class=3, label_set="basic6", datasets=("ckplus", "mug"), seed=0):
+    """A prepared macro directory written directly (random faces, the real index and a manifest
+    naming the label set): fast input for the pre-training tests. Subject 1 of each dataset is val."""
+    from atnet.common import write_json
+    from atnet.macro import labels
+    from atnet.macro.index import MacroRow, write_macro_index
+    rng = np.random.default_rng(seed)
+    rows = []
+    for dataset in datasets:
+        for index, name in enumerate(labels.classes(label_set)):
+            for copy in range(per_class):
+                subject = "%s%d" % (dataset[:1].upper(), copy % 3)
+                relative = "images/%s/%s/%s/%d.png" % (dataset, subject, name, index)
+                path = os.path.join(directory, relative)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                cv2.imwrite(path, rng.integers(0, 256, (224, 224), dtype=np.uint8))
+                rows.append(MacroRow(dataset, subject, name, index, name, "val" if copy % 3 == 1 else "train",
+                                     relative, index, emotion=name, role="peak"))
+    write_macro_index(directory, rows)
+    write_json(os.path.join(directory, "manifest.json"), {"settings": {"label_set": label_set}})
+    return rows

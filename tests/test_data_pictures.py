@@ -21,13 +21,13 @@ def prepared(tmp_path_factory):
     return out
 
 
-def _check_picture(path, min_side=300):
+def _check_picture(path, min_side=300, min_values=500):
     """A real picture: large enough, many distinct values, not one flat colour."""
     assert os.path.getsize(path) > 20000, path
     image = cv2.imread(path, cv2.IMREAD_COLOR)
     assert image is not None and min(image.shape[:2]) >= min_side, path
     assert image.std() > 20, path                                   # not blank
-    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 500, path   # not a few flat colours
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > min_values, path   # not a few flat colours
     return image
 
 
@@ -73,4 +73,5 @@ def test_imported_release_gets_pictures_without_frames(prepared, tmp_path):
     assert names == {"faces-casme2.png", "faces-samm.png", "faces-smic.png", "adm-casme2.png", "adm-samm.png",
                      "adm-smic.png", "mean-adm.png"}
     assert "no flow picture" in result.stdout
-    _check_picture(os.path.join(imported, "inspect", "faces-casme2.png"), min_side=200)
+    _check_picture(os.path.join(imported, "inspect", "faces-casme2.png"), min_side=200,
+                   min_values=150)     # grey faces only

@@ -109,3 +109,17 @@ def test_deterministic_by_seed(tmp_path):
     assert tree_digest(tmp_path / "a" / "MUG") != tree_digest(tmp_path / "c" / "MUG")
     with pytest.raises(InputError, match="already exists"):
         synth.generate(str(tmp_path / "a"), small, seed=7, datasets=("jaffe",))
+
+
+@pytest.mark.slow
+def test_release_preset_ckplus_has_the_releases_counts(tmp_path):
+    """593 sequences of 123 subjects, 327 labelled: the last 3 frames give the common 981 images."""
+    import collections
+    from atnet.macro.select import SelectionSettings, select
+    synth.generate(str(tmp_path), "release", seed=0, datasets=("ckplus",))
+    scan = read_ckplus(os.path.join(tmp_path, "CK+"))
+    assert len(scan.sequences) == 593 and len({s.subject for s in scan.sequences}) == 123
+    selection = select([scan], SelectionSettings(label_set="ck8"))
+    assert not selection.problems
+    assert collections.Counter(p.label for item in selection.planned for p in item.picks) == {
+        "anger": 135, "contempt": 54, "disgust": 177, "fear": 75, "happiness": 207, "sadness": 84, "surprise": 249}

@@ -165,8 +165,9 @@ def test_micro_attention_mean_conv_is_a_fixed_channel_mean(caffe):
     proto = nets.deploy("micro_attention")
     net = load_net(proto, caffe.TEST)
     for width in (64, 128, 256, 512):
-        name = "layer_%d_1_att_mean" % width
+        name = "mask_Concat_%d_1x1_one" % width       # the release's layer names
         np.testing.assert_array_equal(net.params[name][0].data, np.full((1, width, 1, 1), 1.0 / width))
         layer = next(layer for layer in proto.layer if layer.name == name)
         assert [(p.lr_mult, p.decay_mult) for p in layer.param] == [(0, 0)]
-        assert net.blobs["layer_%d_1_att_tile" % width].data.shape[1] == width
+        assert net.blobs["mask_Concat_%d_1x1_more" % width].data.shape[1] == width
+        assert "layer_%d_1_sum_multip" % width in net.blobs and "layer_%d_1_sum2" % width in net.blobs

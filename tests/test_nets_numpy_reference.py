@@ -61,7 +61,7 @@ def sigmoid(x):
 
 def attention(feature, parts, params, name):
     """Micro-Attention unit: (1 + M) * F, M = sigmoid(channel mean of a 1x1 conv of concat(parts))."""
-    mixed = conv2d(np.concatenate(parts, axis=1), params[name + "att_conv"][0])
+    mixed = conv2d(np.concatenate(parts, axis=1), params["mask_Concat_%d_1x1" % feature.shape[1]][0])
     mask = sigmoid(mixed.mean(axis=1, keepdims=True))
     return (1.0 + mask) * feature
 

@@ -7,6 +7,7 @@ run's with the same seeds, fold by fold down to the model's checksum.
 The spatial variant with 2 iterations at batch 1 keeps a fold to a few seconds (its net builds
 fast); the local reference run and the array share one LMDB set. Skipped, with the reason,
 where SLURM cannot be started (not root, or not installed and no apt-get)."""
+import datetime
 import json
 import os
 import subprocess
@@ -135,6 +136,8 @@ def test_a_cancelled_task_fails_the_array_and_the_evaluation_never_runs(cluster,
     report = status(cluster, run_dir)
     assert [t["state"] for t in report["tasks"]] == ["done"] * 9 + ["failed"]
     assert "CANCELLED" in report["tasks"][9]["detail"] and report["final"]["state"] == "failed", report
+    table = tool(SLURM_TOOL, "status", run_dir, env=cluster.env)
+    assert "10 task(s): 9 done, 1 failed" in table and "CANCELLED" in table.splitlines()[10], table
 
 
 def test_resubmission_runs_only_that_fold_and_the_evaluation_equals_a_local_run(cluster, cancelled, lmdb,
@@ -164,9 +167,24 @@ def test_resubmission_runs_only_that_fold_and_the_evaluation_equals_a_local_run(
     assert [t["state"] for t in report["tasks"]] == ["done"] * 10 and report["final"]["state"] == "done"
     timing = report["timing"]
     assert len(timing) == 10 and all(t["queued_s"] >= 0 and t["to_first_iteration_s"] > 0 for t in timing), timing
-    queued = sorted(t["queued_s"] for t in timing[:9])
+    print_overhead(report["tasks"][:9], timing)
+
+
+def print_overhead(first_attempts, timing):
+    """Submit -> start and start -> first iteration per task (the note's figures), and how soon a task
+    started once an earlier one had freed its CPU (the scheduler's own dispatch delay)."""
+    stamp = datetime.datetime.fromisoformat
+    ends = sorted(stamp(t["ended"]) for t in first_attempts)
+    gaps = []
+    for task in first_attempts:
+        started = stamp(task["started"])
+        freed = [end for end in ends if end <= started]
+        gaps.append((started - (freed[-1] if freed else stamp(task["submitted"]))).total_seconds())
     first = sorted(t["to_first_iteration_s"] for t in timing)
-    print("\noverhead per array task (sacct Submit->Start; Start->first glog 'Iteration' line of the fold): "
-          "submit->start of the 9 first-attempt tasks (2 at a time on 2 CPUs) %s s; of the resubmitted one %.0f s; "
-          "start->first iteration min %.2f / median %.2f / max %.2f s"
-          % ([round(q) for q in queued], timing[9]["queued_s"], first[0], first[5], first[-1]))
+    print("\noverhead per array task (sacct Submit/Start/End; the fold's first glog 'Iteration' line):\n"
+          "  submit -> start, 9 first-attempt tasks, 2 at a time on 2 CPUs: %s s (queueing behind each other)\n"
+          "  start after a CPU was freed (or after submit): %s s\n"
+          "  submit -> start of the resubmitted task: %.0f s\n"
+          "  start -> first iteration: min %.2f / median %.2f / max %.2f s (load average %.1f)"
+          % ([round(t["queued_s"]) for t in timing[:9]], [round(g) for g in gaps], timing[9]["queued_s"],
+             first[0], first[len(first) // 2], first[-1], os.getloadavg()[0]))

@@ -6,8 +6,9 @@ import scipy.stats
 from atnet.common import InputError
 from atnet.metrics import METRICS, scores, scores_from_confusion
 from atnet.predictions import Prediction
-from atnet.uncertainty import (Bootstrap, batch_scores, bca_interval, column_streams, resampled_scores,
-                               run_intervals, seed_statistics, subject_table, subject_weights, table_intervals)
+from atnet.uncertainty import (Bootstrap, batch_scores, column_streams, point_standard_errors, resampled_scores,
+                               run_intervals, seed_statistics, studentized_interval, subject_table, subject_weights,
+                               table_intervals)
 from stats_support import composite_predictions
 
 
@@ -67,25 +68,53 @@ def test_resampled_scores_equal_pooling_the_drawn_subjects_clip_by_clip():
             assert fast[m][b] == pytest.approx(expected[m], abs=1e-12)
 
 
-def test_bca_interval_agrees_with_scipy_bootstrap():
-    """An independent BCa: scipy.stats.bootstrap resampling the subjects itself."""
+def test_standard_error_hand_worked():
+    """Two subjects of two clips, all right and all wrong: Acc 1/2, contributions +-1/4,
+    se^2 = 2/1 * (1/16 + 1/16) = 1/4."""
+    rows = [_prediction("smic", "s01", "a%d" % i, 1, 1) for i in range(2)]
+    rows += [_prediction("smic", "s02", "b%d" % i, 1, 0) for i in range(2)]
+    assert point_standard_errors(subject_table([rows]))["acc"] == pytest.approx(0.5)
+
+
+def test_standard_errors_agree_with_the_subject_jackknife():
+    """An independent estimate: leave each subject out, rescore with atnet.metrics.scores."""
+    predictions = composite_predictions(np.random.default_rng(8))
+    table = subject_table([predictions])
+    ours = point_standard_errors(table)
+    left_out = {m: [] for m in METRICS}
+    for subject in table.subjects:
+        rest = [p for p in predictions if (p.dataset, p.subject) != subject]
+        for m, value in scores([p.label for p in rest], [p.pred for p in rest]).items():
+            if m in METRICS:
+                left_out[m].append(value)
+    n = len(table.subjects)
+    for m in METRICS:
+        values = np.array(left_out[m])
+        jackknife = np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2))
+        assert ours[m] == pytest.approx(jackknife, rel=0.08), m
+
+
+def test_interval_is_close_to_scipy_bca_bootstrap():
+    """scipy.stats.bootstrap (its own resampling of subject indices, BCa) lands near ours."""
     predictions = composite_predictions(np.random.default_rng(8))
     table = subject_table([predictions])
     flat = table.confusions[0].reshape(len(table.subjects), 9)
 
     def acc_of(index, axis=-1):
-        pooled = flat[index].sum(axis=-2).reshape(index.shape[:-1] + (3, 3))
-        return batch_scores(pooled)["acc"]
+        return batch_scores(flat[index].sum(axis=-2).reshape(index.shape[:-1] + (3, 3)))["acc"]
 
-    theirs = scipy.stats.bootstrap((np.arange(len(table.subjects)),), acc_of, vectorized=True, n_resamples=20000,
+    theirs = scipy.stats.bootstrap((np.arange(len(table.subjects)),), acc_of, vectorized=True, n_resamples=5000,
                                    method="BCa", random_state=np.random.default_rng(9)).confidence_interval
-    ours = table_intervals(table, Bootstrap(resamples=20000, seed=9), "Full")["acc_ci"]
-    assert ours == pytest.approx([theirs.low, theirs.high], abs=0.006)
+    ours = table_intervals(table, Bootstrap(resamples=5000, seed=9), "Full")["acc_ci"]
+    assert ours == pytest.approx([theirs.low, theirs.high], abs=0.015)
 
 
-def test_bca_hand_worked_no_bias_no_skew_is_the_percentile_interval():
-    values = np.linspace(0, 1, 1001)
-    assert bca_interval(values, 0.5, np.array([1.0, -1.0, 1.0, -1.0]), 0.9) == pytest.approx([0.05, 0.95])
+def test_studentized_interval_hand_worked():
+    """t values spread evenly over -2..2 and errors all 1: the interval is point -+ 1.9 * error."""
+    values = np.linspace(-2, 2, 4001) + 0.5
+    low, high = studentized_interval(values, np.ones_like(values), 0.5, 0.1, 0.95, (0.0, 1.0))
+    assert [low, high] == pytest.approx([0.5 - 0.19, 0.5 + 0.19])
+    assert studentized_interval(values, np.ones_like(values), 0.5, 0.0, 0.95, (0.0, 1.0)) == [0.5, 0.5]
 
 
 def test_intervals_are_seeded_and_a_column_does_not_depend_on_the_others():

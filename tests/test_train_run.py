@@ -72,7 +72,7 @@ def test_run_folder_holds_everything_of_each_fold(trained, lmdb):
                      "versions.json", "command.txt", "train.log", "train_curve.csv", "final.caffemodel",
                      "predictions.csv", "DONE"):
             assert os.path.isfile(os.path.join(folder, name)), (fold, name)
-        assert not os.path.exists(os.path.join(folder, runs.SNAPSHOT_DIR))
+        assert os.listdir(os.path.join(folder, runs.SNAPSHOT_DIR)) == []  # emptied; kept for caffe train
         solver = open(os.path.join(folder, "solver.prototxt")).read()
         assert "max_iter: 3\n" in solver and "test_iter" not in solver  # no test net during training
         assert "random_seed: %d\n" % fold_seed(0, fold, "solver") in solver
@@ -105,6 +105,42 @@ def test_a_finished_fold_reruns_by_hand_with_its_one_command(trained, tmp_path):
     assert json.load(open(os.path.join(copy, "DONE")))["resumed_from_iteration"] is None
     bad = subprocess.run([sys.executable, "-m", "atnet.fold", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage: python -m atnet.fold FOLD_DIR" in bad.stderr
+
+
+@pytest.mark.skipif(shutil.which("caffe", path=os.path.dirname(sys.executable)) is None,
+                    reason="no .venv/bin/caffe (make setup)")
+def test_a_finished_fold_runs_with_caffe_train_as_it_stands(trained, tmp_path):
+    """Caffe's own command line on the finished folder's solver.prototxt, unchanged: it trains to
+    max_iter into the fold's snapshots/ folder, and its log parses with tools/parse_log.py."""
+    folder = os.path.join(trained, FOLDS[0])
+    caffe = shutil.which("caffe", path=os.path.dirname(sys.executable))
+    log = tmp_path / "caffe.log"
+    env = {k: v for k, v in train_support.single_threaded_env().items() if not k.startswith("GLOG_")}
+    env["GLOG_log_year_in_prefix"] = "false"   # what .venv/bin/caffe (setup/caffe-wrapper.sh) sets
+    with open(log, "w") as handle:
+        result = subprocess.run([caffe, "train", "-solver", os.path.join(folder, "solver.prototxt")],
+                                stderr=handle, stdout=subprocess.DEVNULL, cwd=str(tmp_path), env=env, timeout=600)
+    assert result.returncode == 0, log.read_text()[-3000:]
+    snapshots = sorted(os.listdir(os.path.join(folder, runs.SNAPSHOT_DIR)))
+    assert snapshots == ["temporal_iter_3.caffemodel", "temporal_iter_3.solverstate"]
+    for name in snapshots:
+        os.unlink(os.path.join(folder, runs.SNAPSHOT_DIR, name))   # the shared fixture stays as it was
+    parsed = subprocess.run([sys.executable, os.path.join(train_support.TOOLS, "parse_log.py"), str(log),
+                             str(tmp_path)], capture_output=True, text=True)
+    assert parsed.returncode == 0, parsed.stderr
+    rows = list(csv.DictReader(open(tmp_path / "caffe.log.train", newline="")))
+    assert [row["NumIters"] for row in rows] == ["0.0", "1.0", "2.0"] and all(float(r["loss"]) > 0 for r in rows)
+
+
+def test_fold_log_parses_with_tools_parse_log(trained, tmp_path):
+    folder = os.path.join(trained, FOLDS[0])
+    parsed = subprocess.run([sys.executable, os.path.join(train_support.TOOLS, "parse_log.py"),
+                             os.path.join(folder, "train.log"), str(tmp_path)], capture_output=True, text=True)
+    assert parsed.returncode == 0, parsed.stderr
+    rows = list(csv.DictReader(open(tmp_path / "train.log.train", newline="")))
+    np.testing.assert_allclose([float(r["loss"]) for r in rows], [float(r["loss"]) for r in _curve(folder)],
+                               rtol=1e-4)
+    assert not (tmp_path / "train.log.test").exists()   # no test net during training
 
 
 def _curve(folder):
@@ -280,7 +316,7 @@ def test_kill_9_and_restart_resumes_from_the_last_good_snapshot(lmdb, tmp_path):
     assert done["iterations"] == iterations and done["resumed_from_iteration"] == resume_from
     assert [int(r["iter"]) for r in _curve(os.path.join(run_dir, second))] == list(range(iterations))
     assert read_predictions(os.path.join(run_dir, second, "predictions.csv"))
-    assert not os.path.exists(os.path.join(run_dir, second, runs.SNAPSHOT_DIR))
+    assert os.listdir(os.path.join(run_dir, second, runs.SNAPSHOT_DIR)) == []
     shutil.rmtree(run_dir)
 
 
@@ -300,3 +336,56 @@ def test_parallel_folds_finish_before_a_failure_is_raised():
     assert finished == ["a"]  # the running fold ends; no new fold starts after the failure
     assert slots <= {1, 2}
     assert sorted(train.run_parallel(["x", "y", "z"], lambda name, slot: None, 2, bar)) == ["x", "y", "z"]
+
+
+FOREIGN_NET = """name: "foreign"
+layer { name: "data" type: "DummyData" top: "data" top: "label"
+  dummy_data_param { shape { dim: 2 dim: 3 } shape { dim: 2 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+"""
+
+
+def _foreign_snapshot(prefix):
+    """A complete snapshot (iteration 1) of another net at ``prefix``: restoring it fails inside Caffe."""
+    folder = os.path.dirname(prefix)
+    os.makedirs(folder)
+    net = os.path.join(folder, "foreign.prototxt")
+    with open(net, "w") as handle:
+        handle.write(FOREIGN_NET)
+    solver = os.path.join(folder, "foreign_solver.prototxt")
+    with open(solver, "w") as handle:
+        handle.write('net: "%s"\nbase_lr: 0.01\nlr_policy: "fixed"\nmax_iter: 1\nsnapshot_prefix: "%s"\n'
+                     'momentum: 0.9\nsolver_mode: CPU\n' % (net, prefix))
+    subprocess.run([sys.executable, "-c", "import caffe, sys; caffe.get_solver(sys.argv[1]).solve()", solver],
+                   check=True, capture_output=True)
+    for name in (net, solver):
+        os.unlink(name)
+
+
+def test_keep_going_trains_the_other_folds_and_lists_the_failed_ones(lmdb, tmp_path):
+    """A fold that fails inside Caffe (a glog FATAL: it resumes from a snapshot of another net); the
+    other folds still train (the default, --keep-going), each leaves a line, and the end names the
+    failed fold and its log's cause."""
+    run_dir = str(tmp_path / "run")
+    args = [sys.executable, TRAIN, *QUICK, "--lmdb", lmdb, "--iters", "2", "--folds", ",".join(FOLDS),
+            "--no-progress"]
+    for folder in (run_dir, run_dir + "-stop"):
+        _foreign_snapshot(os.path.join(folder, FOLDS[1], runs.SNAPSHOT_DIR, "temporal"))
+    result = subprocess.run(args + ["--out", run_dir], capture_output=True, text=True,
+                            env=train_support.single_threaded_env())
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "1 of 3 fold(s) failed (2 trained, 0 already done)" in result.stderr
+    cause = re.search(r"  %s: (.*)\n      \((.*)\)" % FOLDS[1], result.stderr)
+    assert cause and cause.group(1).startswith("F") and "Check failed" in cause.group(1), result.stderr
+    assert cause.group(2) == os.path.join(run_dir, FOLDS[1], "train.log")
+    for fold in (FOLDS[0], FOLDS[2]):
+        assert os.path.isfile(os.path.join(run_dir, fold, "DONE"))
+        assert re.search(r"^%s: done, 2 iterations, \d+/\d+ test samples correct" % fold, result.stdout, re.M)
+    run_log = open(os.path.join(run_dir, "run.log")).read()
+    assert "%s: done" % FOLDS[0] in run_log and "1 of 3 fold(s) failed" in run_log
+    stop = subprocess.run(args + ["--out", run_dir + "-stop", "--no-keep-going"], capture_output=True, text=True,
+                          env=train_support.single_threaded_env())
+    assert stop.returncode == 2 and "fold %s: training failed" % FOLDS[1] in stop.stderr
+    assert os.path.isfile(os.path.join(run_dir + "-stop", FOLDS[0], "DONE"))
+    assert not os.path.exists(os.path.join(run_dir + "-stop", FOLDS[2]))   # never started

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Our metrics beside the paper's Tables II (CDE runs) and III (HDE runs), with the differences.
+"""Our metrics with their 95 % intervals beside the paper's Tables II (CDE runs) and III (HDE runs).
 
     python tools/compare_paper.py RUN_DIR... [--tolerance X] [--out DIR] [--label TEXT]
 
-Each RUN_DIR must hold a metrics.json from tools/evaluate.py; its method and
-setting (from run.json) pick the paper's row. With --tolerance, exits 1 when
+Each RUN_DIR must hold a metrics.json from tools/evaluate.py (a run or a seed
+group); its method and setting (from run.json) pick the paper's row. Each of
+our values is printed with its subject-level bootstrap interval and marked
+"in" or "OUT" by whether the paper's value lies inside it, with the summary
+line "k of n paper values inside our 95 % intervals". With --tolerance, exits 1 when
 any compared value differs from the paper's by more than X (a value we could
 not compute counts as a miss).
 """

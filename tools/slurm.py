@@ -49,6 +49,15 @@ def add_resources(parser, keep=False):
                        help="shell line run first in every job, e.g. 'module load cuda; source venv/bin/activate'")
 
 
+def add_gpu(parser):
+    parser.add_argument("--gpu", type=int, help="the tool's --gpu device (default: 0 when --gres asks for a GPU, "
+                                                "which SLURM makes the task's device 0; else the CPU)")
+
+
+def gpu_of(args):
+    return args.gpu if args.gpu is not None else (0 if args.gres and "gpu" in args.gres else None)
+
+
 def add_submission(parser):
     parser.add_argument("--python", help="Python on the compute nodes (default: this one, %s)" % sys.executable)
     parser.add_argument("--dry-run", action="store_true", help="print the scripts; submit and write nothing")
@@ -72,8 +81,7 @@ def parse_args(argv):
     submit.add_argument("--folds", action="append", metavar="NAME[,NAME...]", help="only these folds")
     submit.add_argument("--seeds", help="run seeds, one run folder RUN_DIR/seed-N each; default: the config's seed")
     submit.add_argument("--weights", metavar="FILE", help="initial weights (.caffemodel)")
-    submit.add_argument("--gpu", type=int, help="device of tools/train.py --gpu (default: 0 when --gres asks "
-                                                "for a GPU, else the CPU)")
+    add_gpu(submit)
     submit.add_argument("--after", metavar="JOB[,JOB]", help="start only after these jobs succeeded (e.g. "
                                                              "pre-training; --weights may not exist yet)")
     submit.add_argument("--evaluate", action="store_true", help="then evaluate (a job that depends on the array)")
@@ -95,6 +103,7 @@ def parse_args(argv):
                                    formatter_class=formatter, epilog="options after -- go to tools/pretrain.py")
     pretrain.add_argument("--prepared", required=True, metavar="DIR", help="prepared macro-expression directory")
     pretrain.add_argument("--out", required=True, metavar="RUN_DIR", help="pre-training run folder")
+    add_gpu(pretrain)
     add_submission(pretrain)
 
     status = commands.add_parser("status", help="done / running / pending / failed per task",
@@ -128,37 +137,14 @@ def resource_options(args):
 
 def plan_of(args):
     if args.command == "submit":
-        gpu = args.gpu if args.gpu is not None else (0 if args.gres and "gpu" in args.gres else None)
         return slurm_plans.train_plan(
             args.model, args.protocol, args.lmdb, args.out, args.iters, args.folds, args.weights, args.config,
-            args.assignments, slurm_plans.parse_seeds(args.seeds) if args.seeds else None, gpu,
+            args.assignments, slurm_plans.parse_seeds(args.seeds) if args.seeds else None, gpu_of(args),
             args.evaluate, args.compare, args.python, weights_later=bool(args.after))
     if args.command == "baselines":
         return slurm_plans.baselines_plan(args.out, args.prepared, args.features, args.labels,
                                           args.protocol or PROTOCOLS, args.extra, args.compare, args.python)
-    return slurm_plans.pretrain_plan(args.prepared, args.out, args.extra, args.python)
-
-
-def print_status(plan, states, final, timing, note):
-    counts = {}
-    for row in states:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    print("%s (%s): %d task(s): %s" % (plan.run_dir, plan.name, len(states),
-                                      ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items()))))
-    times = {row["index"]: row for row in timing or ()}
-    width = max(len(row["label"]) for row in states)
-    for row in states:
-        extra = ""
-        if row["index"] in times:
-            t = times[row["index"]]
-            extra = "  queued %5.1f s  to first iteration %s" % (
-                t["queued_s"], "-" if t["to_first_iteration_s"] is None else "%.1f s" % t["to_first_iteration_s"])
-        print("  %4d  %-*s  %-13s %-10s %s%s" % (row["index"], width, row["label"], row["state"], row["job"] or "-",
-                                                row["detail"], extra))
-    if final:
-        print("final job %s: %s %s" % (final["job"], final["state"], final["detail"]))
-    if note:
-        print("note: %s; finished tasks are judged by their run folder" % note)
+    return slurm_plans.pretrain_plan(args.prepared, args.out, args.extra, gpu_of(args), args.python)
 
 
 def main(argv=None):
@@ -173,7 +159,7 @@ def main(argv=None):
         if args.json:
             print(json.dumps(dict(run_dir=plan.run_dir, tasks=states, final=final, timing=timing), indent=1))
         else:
-            print_status(plan, states, final, timing, scheduler.accounting_note)
+            print(slurm.status_text(plan, states, final, timing, scheduler.accounting_note))
         return 0
     if args.command == "resubmit":
         plan = slurm.read_plan(args.run_dir)

@@ -266,7 +266,7 @@ def _load_variable(path, key, variable):
         raise InputError("no feature file for clip %s: %s does not exist" % (key, path))
     try:
         contents = scipy.io.loadmat(path)
-    except (scipy.io.matlab.MatReadError, ValueError, TypeError, OSError, NotImplementedError) as err:
+    except Exception as err:  # scipy raises many types (IndexError, MatReadError, ...) for a damaged file
         raise InputError("%s (clip %s): not a readable MATLAB file (%s)" % (path, key, err)) from None
     if variable not in contents:
         found = sorted(k for k in contents if not k.startswith("__"))

@@ -28,7 +28,8 @@ from atnet.baselines.features import extract_prepared, read_features, read_label
 from atnet.baselines.lbptop import bin_table
 from atnet.data.prepared import load_index
 from atnet.evaluate import evaluate_run
-from atnet.folds import make_folds, select_folds
+from atnet.locks import folder_lock
+from atnet.folds import make_folds, sample_key, select_folds
 from atnet.paper import compare_runs, comparison_markdown
 from atnet.predictions import write_predictions
 
@@ -48,16 +49,19 @@ def run_configuration(samples, matrix, method, setting, protocol, out_dir, svm, 
     all_folds = make_folds(samples, protocol)
     folds = select_folds(all_folds, fold_names)
     baseline = {"features": settings, "svm": _jsonable(dataclasses.asdict(svm))}
-    _claim_run_dir(out_dir, method, setting, protocol, [f.name for f in all_folds], baseline)
-    features_of = feature_lookup(samples, matrix)
-    todo = [f for f in folds if not os.path.isfile(os.path.join(out_dir, f.name, runs.FOLD_PREDICTIONS))]
-    started = time.perf_counter()
-    for fold in tqdm(todo, desc="%s %s %s" % (method, setting, protocol.upper()), unit="fold", disable=not todo):
-        predictions, info = classify_fold(fold, features_of, svm, model_factory, jobs)
-        write_json(os.path.join(out_dir, fold.name, runs.BASELINE_FOLD_INFO), info)
-        write_predictions(os.path.join(out_dir, fold.name, runs.FOLD_PREDICTIONS), predictions)
-    seconds = time.perf_counter() - started
-    doc = evaluate_run(out_dir, partial=len(folds) < len(all_folds))
+    with folder_lock(out_dir, "baseline run folder"):
+        _claim_run_dir(out_dir, method, setting, protocol, [f.name for f in all_folds], baseline)
+        features_of = feature_lookup(samples, matrix)
+        todo = [f for f in folds if not os.path.isfile(os.path.join(out_dir, f.name, runs.FOLD_PREDICTIONS))]
+        started = time.perf_counter()
+        for fold in tqdm(todo, desc="%s %s %s" % (method, setting, protocol.upper()), unit="fold",
+                         disable=not todo):
+            predictions, info = classify_fold(fold, features_of, svm, model_factory, jobs)
+            write_json(os.path.join(out_dir, fold.name, runs.BASELINE_FOLD_INFO), info)
+            runs.write_test_samples(os.path.join(out_dir, fold.name), fold.name, [sample_key(s) for s in fold.test])
+            write_predictions(os.path.join(out_dir, fold.name, runs.FOLD_PREDICTIONS), predictions)
+        seconds = time.perf_counter() - started
+        doc = evaluate_run(out_dir, partial=len(folds) < len(all_folds))
     return doc, seconds
 
 

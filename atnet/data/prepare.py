@@ -30,6 +30,7 @@ import cv2
 from tqdm import tqdm
 
 from atnet import provenance
+from atnet.locks import folder_lock
 from atnet.common import DATASET_TITLES, DATASETS, InputError, sha256_file, write_json, write_text
 from atnet.config import setting
 from atnet.data.casme2 import read_casme2
@@ -206,6 +207,13 @@ def prepare(roots, out, settings=Settings(), boxes_path=None, gt_path=None, dry_
     if dry_run:
         return _finish(selection, selection.selected, skipped, truth, log, dry_run=True)
 
+    with folder_lock(out, "prepared folder"):     # one prepare (or import) at a time per folder
+        return _write_prepared(roots, out, settings, selection, boxes, truth, skipped, boxes_path, gt_path,
+                               command, log)
+
+
+def _write_prepared(roots, out, settings, selection, boxes, truth, skipped, boxes_path, gt_path, command, log):
+    """The writing part of ``prepare``, run while holding the folder's lock."""
     start_run(out)
     params = feature_params(settings)
     rows, failures = compute(selection, boxes, params_digest(params), out, settings, log)

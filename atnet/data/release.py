@@ -26,6 +26,7 @@ from atnet.data import casme2, samm, smic
 from atnet.data.adm import CROP_SIZE, FEATURE_SHAPE, valid_rows
 from atnet.data.composite import format_counts
 from atnet.data.frames import frame_number
+from atnet.locks import folder_lock
 from atnet.data.names import check_frame_file, check_release_names
 from atnet.data.prepare import start_run
 from atnet.data.prepared import INDEX_FILE, IndexRow, write_index, write_sample_outputs
@@ -201,6 +202,12 @@ def import_release(apex_list, apex_dir, optical, out, command=None, log=print):
     for key, _, line in features:
         if key not in listed:
             raise InputError("%s, line %d: clip %s is not in %s" % (optical, line, key, apex_list))
+    with folder_lock(out, "prepared folder"):
+        return _write_import(records, by_key, apex_list, apex_dir, optical, out, command, log)
+
+
+def _write_import(records, by_key, apex_list, apex_dir, optical, out, command, log):
+    """The writing part of ``import_release``, run while holding the folder's lock."""
     start_run(out)
     rows = [_import_one(record, by_key[record.key][0], apex_list, apex_dir, out) for record in records]
     rows = write_index(out, rows)

@@ -191,7 +191,8 @@ def prepare_macro(roots, out, settings=MacroSettings(), dry_run=False, command=N
     if settings.lenient:
         _write_skipped(out, skipped)
     _report(counts, skipped, log, "prepared")
-    _write_manifest(out, roots, selection, rows, skipped, settings, params, counts, command)
+    digests = {image["image"]: image["sha256"] for record in records.values() for image in record["images"]}
+    _write_manifest(out, roots, selection, digests, skipped, settings, params, counts, command)
     return MacroOutcome(rows, skipped, counts, selection)
 
 
@@ -274,7 +275,7 @@ def _write_skipped(out, skipped):
     _write_csv(os.path.join(out, "skipped.csv"), lines)
 
 
-def _write_manifest(out, roots, selection, rows, skipped, settings, params, counts, command):
+def _write_manifest(out, roots, selection, digests, skipped, settings, params, counts, command):
     manifest = {
         "command": command,
         "datasets": {dataset: {"title": MACRO_TITLES[dataset], "root": os.path.abspath(root),
@@ -290,10 +291,6 @@ def _write_manifest(out, roots, selection, rows, skipped, settings, params, coun
         "outputs": {"index.csv": sha256_file(os.path.join(out, INDEX_FILE)),
                     "sequences.csv": sha256_file(os.path.join(out, "sequences.csv")),
                     COUNTS_FILE: sha256_file(os.path.join(out, COUNTS_FILE)),
-                    "images": {row.image: _image_digest(out, row) for row in rows}},
+                    "images": dict(sorted(digests.items()))},
     }
     write_json(os.path.join(out, MANIFEST_FILE), manifest)
-
-
-def _image_digest(out, row):
-    return sha256_file(os.path.join(out, row.image))

@@ -6,7 +6,7 @@ once plus ``augment_copies`` augmented copies, optionally class-balanced, in
 a seeded shuffled order; Caffe's Data layer cycles over it), the prototxts
 (atnet.macro.net), the solver (atnet.solver) and the run-folder files of
 atnet.runs (run.json, config.json, job.json, versions.json, command.txt),
-checks ``--weights`` layer by layer (atnet.weights; RUN_DIR/weights.json), and
+checks ``--weights`` layer by layer (atnet.weights; RUN_DIR/weights_report.json), and
 starts ``python -m atnet.macro.pretrain RUN_DIR``: one process, because
 pycaffe does not reliably free a net's memory. The child trains through
 atnet.fold.solve (snapshots, resume from the newest complete one, the loss
@@ -41,7 +41,7 @@ from atnet.macro.sequences import MACRO_DATASETS
 
 PRETRAINED_MODEL = "pretrained.caffemodel"
 REPORT_FILE = "report.json"
-WEIGHTS_REPORT = "weights.json"
+WEIGHTS_REPORT = fold_process.WEIGHTS_REPORT   # what --weights copied, as a fold records it
 LMDB_DIR = "lmdb"
 TRAIN_LMDB = "train_apex"
 SNAPSHOT_PREFIX = "facia_expression"     # the release's name (facia_expression_iter_50000.caffemodel)
@@ -152,7 +152,7 @@ def scaled(config, iters):
 
 
 def check_weights(weights, classes, head):
-    """RUN_DIR/weights.json's content: what --weights copies into the pre-training net (atnet.weights)."""
+    """RUN_DIR/weights_report.json: what --weights copies into the pre-training net (atnet.weights)."""
     import caffe
     from atnet.prototxt_io import load_net
     from atnet.weights import check_initial_weights, net_blob_shapes

@@ -3,7 +3,7 @@
 Declared with atnet.config.setting like the micro Config, and merged the
 same way: defaults < ``--config FILE`` (flat YAML) < ``--set key=value`` <
 the tool's own options (``--iters``); unknown keys and wrong types are errors
-naming the key. The defaults are the issue's and the paper's where known
+naming the key; ``--set key=`` (empty) keeps the default. The defaults are the issue's and the paper's where known
 (pretraining.md): 50,000 iterations (the release's snapshot name
 ``facia_expression_iter_50000``), batch 16, SGD momentum 0.9, lr 0.01 with
 step decay (/10 every 10,000 iterations, the micro schedule's 5 steps; the
@@ -75,7 +75,11 @@ def load_pretrain_config(path=None, assignments=(), options=None):
     parsed = []
     for text in assignments:
         key, value = configuration.parse_assignment(text)
-        if key in DECLARED and DECLARED[key].type is str and value is not None:
+        if value is None and not str(text).partition("=")[2].strip():
+            if key not in DECLARED:
+                raise InputError("--set: unknown pre-training key %r (known keys: %s)" % (key, ", ".join(keys())))
+            continue                       # 'key=' keeps the default (docker-compose.yml passes unset variables)
+        if key in DECLARED and DECLARED[key].type is str:
             value = str(text).partition("=")[2].strip()     # 'none' is a choice here, not YAML's null
         parsed.append((key, value))
     layers.append((dict(parsed), "--set"))

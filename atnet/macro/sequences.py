@@ -15,6 +15,9 @@ from atnet.data.samples import Problem
 #: The macro datasets, in report order, and their titles.
 MACRO_DATASETS = ("ckplus", "oulu", "jaffe", "mug")
 MACRO_TITLES = {"ckplus": "CK+", "oulu": "Oulu-CASIA NIR&VIS", "jaffe": "JAFFE", "mug": "MUG"}
+#: The folder names a data folder holds the releases under (data_prep/prepare_macro.py --data,
+#: data_prep/synth_macro.py, docker-compose.yml).
+MACRO_FOLDERS = {"ckplus": "CK+", "oulu": "Oulu-CASIA", "jaffe": "JAFFE", "mug": "MUG"}
 #: Where the peak (apex-like) frame of a sequence is: CK+ and Oulu-CASIA run
 #: neutral -> peak ('last'); MUG runs neutral -> peak -> neutral ('middle');
 #: a JAFFE image is its own one-frame sequence ('only').

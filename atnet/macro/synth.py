@@ -30,9 +30,9 @@ from atnet.common import InputError, atomic_path, write_json, write_text
 from atnet.data.synth.render import JITTER_SIGMA, astronaut, intensity
 from atnet.macro.faces import PEAK_RANGE, MacroFace
 from atnet.macro.labels import BASIC6, JAFFE_CODES
-from atnet.macro.sequences import MACRO_DATASETS
+from atnet.macro.sequences import MACRO_DATASETS, MACRO_FOLDERS
 
-ROOT_NAMES = {"ckplus": "CK+", "oulu": "Oulu-CASIA", "jaffe": "JAFFE", "mug": "MUG"}
+ROOT_NAMES = MACRO_FOLDERS
 DATASET_CODES = {"ckplus": 10, "oulu": 11, "jaffe": 12, "mug": 13}
 #: Frame size (w, h), detector face size, stored colour: about a quarter of the real sizes.
 LOOKS = {"ckplus": ((160, 122), 64, "grey"), "oulu": ((160, 120), 64, "colour"),
@@ -70,6 +70,11 @@ class MacroPreset:
     mug_short_takes: int
 
 
+#: The releases' counts (pretraining.md): CK+'s 327 labelled sequences per emotion, JAFFE's 213 images per code.
+CKPLUS_RELEASE_LABELLED = {"anger": 45, "contempt": 18, "disgust": 59, "fear": 25, "happiness": 69, "sadness": 28,
+                           "surprise": 83}
+JAFFE_RELEASE_COUNTS = {"AN": 30, "DI": 29, "FE": 32, "HA": 31, "NE": 30, "SA": 31, "SU": 30}
+
 PRESETS = {
     "tiny": MacroPreset(
         ckplus_subjects=4, ckplus_labelled={"anger": 2, "contempt": 1, "disgust": 1, "fear": 1, "happiness": 2,
@@ -86,17 +91,16 @@ PRESETS = {
         ckplus_unlabelled=20, ckplus_frames=(5, 8), ckplus_nested=False, ckplus_landmark_every=2,
         oulu_subjects=24, oulu_sensors=("VL", "NI"), oulu_illuminations=("Strong",), oulu_missing=4,
         oulu_frames=(5, 7), oulu_prefix=False,
-        jaffe_posers=10, jaffe_counts={"AN": 30, "DI": 29, "FE": 32, "HA": 31, "NE": 30, "SA": 31, "SU": 30},
+        jaffe_posers=10, jaffe_counts=JAFFE_RELEASE_COUNTS,
         jaffe_folder="jaffedbase",
         mug_subjects=16, mug_takes=(1, 2), mug_frames=(11, 14), mug_session_every=4, mug_end_takes=3,
         mug_short_takes=2),
     "release": MacroPreset(
-        ckplus_subjects=123, ckplus_labelled={"anger": 45, "contempt": 18, "disgust": 59, "fear": 25,
-                                              "happiness": 69, "sadness": 28, "surprise": 83},
+        ckplus_subjects=123, ckplus_labelled=CKPLUS_RELEASE_LABELLED,
         ckplus_unlabelled=266, ckplus_frames=(4, 7), ckplus_nested=False, ckplus_landmark_every=1,
         oulu_subjects=80, oulu_sensors=("VL", "NI"), oulu_illuminations=("Strong", "Weak", "Dark"),
         oulu_missing=6, oulu_frames=(4, 6), oulu_prefix=True,
-        jaffe_posers=10, jaffe_counts={"AN": 30, "DI": 29, "FE": 32, "HA": 31, "NE": 30, "SA": 31, "SU": 30},
+        jaffe_posers=10, jaffe_counts=JAFFE_RELEASE_COUNTS,
         jaffe_folder="jaffedbase",
         mug_subjects=52, mug_takes=(1, 2), mug_frames=(10, 14), mug_session_every=3, mug_end_takes=8,
         mug_short_takes=5),
@@ -200,11 +204,9 @@ def write_ckplus(root, preset, seed, progress=False):
                 if unlabelled_seen % 2:                  # real copies: an empty folder, or none
                     os.makedirs(os.path.join(emotions, subject, name), exist_ok=True)
             bar.update(1)
-        if index == 0:
+        if index == 0 and dealt.get(index):
             write_text(os.path.join(images, subject, ".DS_Store"), "stray\n")
-            first = dealt.get(index, [None])
-            if first:
-                write_text(os.path.join(images, subject, "001", "._%s_001_00000001.png" % subject), "AppleDouble\n")
+            write_text(os.path.join(images, subject, "001", "._%s_001_00000001.png" % subject), "AppleDouble\n")
     bar.close()
     write_text(os.path.join(root, "ReadMeCohnKanadeDatabase_website.txt"),
                "Synthetic CK+ stand-in (atnet data_prep/synth_macro.py), not the real data.\n")
@@ -304,12 +306,11 @@ def write_mug(root, preset, seed, progress=False):
             for take in range(int(rng.integers(preset.mug_takes[0], preset.mug_takes[1] + 1))):
                 plan.append([subject, session, emotion, "take%03d" % take,
                              int(rng.integers(preset.mug_frames[0], preset.mug_frames[1] + 1))])
-    for index in rng.choice(len(plan), preset.mug_end_takes + preset.mug_short_takes, replace=False).tolist():
-        if preset.mug_end_takes:
-            plan[index][3] += "end"               # common loaders skip these
-            preset = dataclasses.replace(preset, mug_end_takes=preset.mug_end_takes - 1)
-        else:
-            plan[index][4] = 3                    # a very short take
+    odd = rng.choice(len(plan), preset.mug_end_takes + preset.mug_short_takes, replace=False).tolist()
+    for index in odd[:preset.mug_end_takes]:
+        plan[index][3] += "end"                   # common loaders skip these
+    for index in odd[preset.mug_end_takes:]:
+        plan[index][4] = 3                        # a very short take
     faces = Faces("mug", seed)
     for position, (subject, session, emotion, take, count) in enumerate(
             tqdm(plan, desc="synth MUG", unit="take", file=sys.stderr, disable=not progress)):

@@ -84,7 +84,7 @@ def parse_args(argv=None):
                              "instead of the pipeline check")
     parser.add_argument("--scratch", help="folder for the compose project and the native run (kept); "
                                           "default: a temporary folder, removed when the check passes")
-    parser.add_argument("--iters", type=int, default=10, help="ITERS: iterations per fold of the short schedule")
+    parser.add_argument("--iters", type=int, default=5, help="ITERS: iterations per fold of the short schedule")
     parser.add_argument("--seed", type=int, default=0, help="SEED: seed of the synthetic data, LMDBs and training")
     parser.add_argument("--compose", default="docker-compose",
                         help="the compose command (split like a shell); anything but podman-compose is pointed "
