@@ -69,25 +69,22 @@ def block_with(needle, path=README):
     return found[0]
 
 
-def make_sandbox(folder, python=None, venv_python=None):
+def make_sandbox(folder, venv_python=None):
     """Lay out ``folder`` like the repository root; returns it.
 
-    ``.venv/bin/python`` is the real interpreter, or (``venv_python``) the given file's text.
+    ``.venv`` is the repository's venv, or (``venv_python``) a folder whose bin/python is the given text.
     """
     for name in LINKED:
         os.symlink(os.path.join(REPO, name), os.path.join(folder, name))
-    bin_dir = os.path.join(folder, ".venv", "bin")
-    os.makedirs(bin_dir)
-    target = os.path.join(bin_dir, "python")
-    if venv_python is None:
-        os.symlink(python or sys.executable, target)
+    if venv_python is None:     # the real venv (a linked interpreter alone would not find its pyvenv.cfg)
+        os.symlink(os.path.join(REPO, ".venv"), os.path.join(folder, ".venv"))
     else:
+        bin_dir = os.path.join(folder, ".venv", "bin")
+        os.makedirs(bin_dir)
+        target = os.path.join(bin_dir, "python")
         with open(target, "w") as handle:
             handle.write(venv_python)
         os.chmod(target, os.stat(target).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    caffe = os.path.join(REPO, ".venv", "bin", "caffe")
-    if os.path.exists(caffe):
-        os.symlink(caffe, os.path.join(bin_dir, "caffe"))
     for name in ("configs", "weights", "data", "runs"):
         os.makedirs(os.path.join(folder, name), exist_ok=True)
     for name in ("download.py", "README.md"):     # the weights' script and its front matter, no binaries

@@ -44,7 +44,7 @@ def prepared(tmp_path_factory):
                 sample = "%s_c%d" % (subject, label)
                 folder = str(root / "frames" / dataset / subject / sample)
                 write_clip(folder, label, rng)
-                rows.append(IndexRow(dataset, subject, sample, label, apex_image="", flow="", fps=100.0,
+                rows.append(IndexRow(dataset, subject, sample, label, apex_image="faces/%s.png" % sample, flow="flow/%s.npy" % sample, fps=100.0,
                                      onset=1, apex=APEX + 1, offset=FRAMES, n_frames=FRAMES, apex_index=APEX,
                                      frame_source=folder, box_x=5, box_y=5, box_w=SIDE, box_h=SIDE))
     write_index(str(root), rows)

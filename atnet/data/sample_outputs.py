@@ -40,6 +40,7 @@ OUTPUT_MODULE_NAMES = ("atnet.data.frames", "atnet.data.face", "atnet.data.flow"
 #: atnet modules the output modules import that do not change the bytes, and why.
 NOT_OUTPUT_MODULES = {
     "atnet.common": "errors, atomic file writes, clip keys",
+    "atnet.data.names": "checks names where they are read; it refuses a name, never changes a file",
     "atnet.folds": "natural sort order of index.csv rows (prepared.write_index), not a sample's files",
 }
 
