@@ -123,7 +123,8 @@ def contact_sheet(prepared, dataset, classes, path):
     grid = figure.add_gridspec(len(classes), 2 * columns)
     for line, (label, rows) in enumerate(classes.items()):
         for column in range(columns):
-            frame_axes, face_axes = figure.add_subplot(grid[line, 2 * column]), figure.add_subplot(grid[line, 2 * column + 1])
+            frame_axes = figure.add_subplot(grid[line, 2 * column])
+            face_axes = figure.add_subplot(grid[line, 2 * column + 1])
             for axes in (frame_axes, face_axes):
                 axes.set_xticks([])
                 axes.set_yticks([])
