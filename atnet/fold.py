@@ -7,7 +7,7 @@ needs is in FOLD_DIR (job.json: a ``FoldJob``; solver.prototxt;
 deploy.prototxt), so a fold can be re-run by hand with that one command.
 
 It trains to the solver's max_iter (resuming from the newest complete
-snapshot of an interrupted attempt), moves the final iterate to
+snapshot of an interrupted attempt, atnet.resume, with the same result), moves the final iterate to
 final.caffemodel, predicts the test fold once through the deploy net, and
 writes DONE last. Its glog output (Caffe's own log, parseable by Caffe's
 tools/extra/parse_log.py) goes to stderr, which the parent appends to
@@ -24,9 +24,10 @@ import sys
 import time
 
 from atnet import runs
-from atnet.common import InputError, atomic_path, read_json, sha256_file, write_bytes, write_json, write_text
+from atnet.common import InputError, atomic_path, read_json, sha256_file, write_json, write_text
 from atnet.integrity import verify_fold_lmdbs
 from atnet.lmdb_folds import MANIFEST_FILE
+from atnet.resume import restore_data_sources, resumed_solver, stream_seed
 from atnet.solver import read_solver, snapshot_files, snapshot_iterations
 
 #: glog settings of a fold's process: every INFO line, on stderr (-> train.log), with the
@@ -268,57 +269,6 @@ def solve(caffe, fold_dir, job):
         solver.solve()
     curve.finish()
     return snapshot[0] if snapshot else None
-
-
-def restore_data_sources(model_path, fold_dir):
-    """Give a model saved by a resumed attempt the fold's own LMDB paths.
-
-    Caffe stores each layer's parameters in the .caffemodel, so the Data
-    layers of a resumed attempt name the rotated copies; with the original
-    sources the model is byte-identical to an uninterrupted run's.
-    """
-    from caffe.proto import caffe_pb2
-    from google.protobuf import text_format
-    with open(os.path.join(fold_dir, runs.TRAIN_VAL_FILE)) as handle:
-        net = text_format.Parse(handle.read(), caffe_pb2.NetParameter())
-    sources = {layer.name: layer.data_param.source for layer in net.layer
-               if layer.type == "Data" and any(rule.phase == caffe_pb2.TRAIN for rule in layer.include)}
-    with open(model_path, "rb") as handle:
-        model = caffe_pb2.NetParameter.FromString(handle.read())
-    for layer in model.layer:
-        if layer.type == "Data" and layer.name in sources:
-            layer.data_param.source = sources[layer.name]
-    write_bytes(model_path, model.SerializeToString())
-
-
-def stream_seed(solver_seed, iteration):
-    """Caffe's random seed from a snapshot iteration on: the same in a fresh and a resumed attempt."""
-    return (int(solver_seed) * 1000003 + int(iteration)) % (2 ** 31 - 1)
-
-
-def resumed_solver(fold_dir, job, start):
-    """The solver of an attempt resumed at ``start``: its TRAIN Data layers read copies of the
-    training LMDBs rotated to the record the uninterrupted run reads at ``start``."""
-    from caffe.proto import caffe_pb2
-    from google.protobuf import text_format
-    from atnet.records import write_rotated_copy
-    solver = read_solver(os.path.join(fold_dir, runs.SOLVER_FILE))
-    with open(solver.net) as handle:
-        net = text_format.Parse(handle.read(), caffe_pb2.NetParameter())
-    resume_dir = os.path.join(fold_dir, runs.SNAPSHOT_DIR, "resume-%d" % start)
-    for layer in net.layer:
-        if layer.type != "Data" or not any(rule.phase == caffe_pb2.TRAIN for rule in layer.include):
-            continue
-        records = read_json(os.path.join(job.lmdb, MANIFEST_FILE))["train"]["records"]
-        first = start * layer.data_param.batch_size % records
-        target = os.path.join(resume_dir, os.path.basename(layer.data_param.source))
-        write_rotated_copy(layer.data_param.source, target, first)
-        layer.data_param.source = target
-    solver.net = os.path.join(resume_dir, runs.TRAIN_VAL_FILE)
-    write_text(solver.net, text_format.MessageToString(net))
-    path = os.path.join(resume_dir, runs.SOLVER_FILE)
-    write_text(path, text_format.MessageToString(solver))
-    return path
 
 
 def predict(caffe, fold_dir, job, weights):

@@ -66,6 +66,8 @@ setup_venv() {
   want=$(cat "$REPO/requirements.txt" | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     step "installing pinned Python packages (requirements.txt)"
+    # a venv made before the switch to the contrib wheel would keep both OpenCV wheels, which break each other
+    "$VENV/bin/python" -m pip uninstall -y -qq opencv-python-headless 2>/dev/null || true
     "$VENV/bin/python" -m pip install --disable-pip-version-check -qq -r "$REPO/requirements.txt" \
       || die "pip install -r requirements.txt failed"
     echo "$want" > "$stamp"
@@ -86,7 +88,8 @@ link_caffe() {
   rm -f "$sp/atnet_repo.pth"   # earlier setups imported atnet through this file
   "$VENV/bin/python" -m pip install --disable-pip-version-check -qq --no-deps --no-build-isolation -e "$REPO" \
     || die "pip install -e $REPO failed"
-  ln -sfn "$bin" "$VENV/bin/caffe"
+  ln -sfn "$bin" "$VENV/bin/caffe.real"
+  rm -f "$VENV/bin/caffe" && install -m 0755 "$REPO/setup/caffe-wrapper.sh" "$VENV/bin/caffe"
   (cd / && "$VENV/bin/python" -c 'import caffe, atnet' 2>&1) \
     || die "pycaffe at $pydir does not import (see the error above)"
   step "caffe: python $pydir, binary $bin"

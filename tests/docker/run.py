@@ -52,7 +52,7 @@ import time
 
 import yaml
 
-from atnet.common import InputError, read_json, run_cli
+from atnet.common import InputError, read_json, run_cli, sha256_file
 from atnet.folds import PROTOCOLS
 from atnet.lmdb_folds import FOLDS_FILE
 from atnet.predictions import read_predictions
@@ -347,18 +347,38 @@ def check_ownership(folder):
 
 
 def lmdb_summary(folder, protocol):
-    """folds.json without its absolute path: protocol, folds, parameters (input digest), samples."""
+    """folds.json without what names the machine: the prepared folder's path and the digest over
+    index.csv, which records each clip's absolute source path (compare_prepared checks the data)."""
     doc = read_json(os.path.join(folder, "data", "lmdb", protocol, FOLDS_FILE))
     doc.pop("prepared", None)
+    doc.get("parameters", {}).pop("inputs_sha256", None)
     return doc
 
 
+def prepared_digests(folder):
+    """sha256 of every apex image and flow feature under data/prepared, by relative path."""
+    prepared = os.path.join(folder, "data", "prepared")
+    digests = {}
+    for sub in ("faces", "flow"):
+        for root, _, files in os.walk(os.path.join(prepared, sub)):
+            for name in files:
+                path = os.path.join(root, name)
+                digests[os.path.relpath(path, prepared)] = sha256_file(path)
+    return digests
+
+
 def compare_with_native(container, native):
-    """The container's results equal the native run's: data, folds, predictions, metrics."""
+    """The container's results equal the native run's: prepared data, folds, predictions, metrics."""
     problems = []
+    ours, theirs = prepared_digests(container), prepared_digests(native)
+    differing = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if not ours or differing:
+        problems.append("data/prepared: %d of %d apex images and features differ, e.g. %s"
+                        % (len(differing), len(set(ours) | set(theirs)), ", ".join(differing[:3])))
+    print("data/prepared: %d apex images and features, identical: %s" % (len(ours), not differing))
     for protocol in PROTOCOLS:
         if lmdb_summary(container, protocol) != lmdb_summary(native, protocol):
-            problems.append("data/lmdb/%s/%s differs (prepared data or folds)" % (protocol, FOLDS_FILE))
+            problems.append("data/lmdb/%s/%s differs (folds, sizes or parameters)" % (protocol, FOLDS_FILE))
         run_name = os.path.join("runs", "fusion-" + protocol)
         ours = read_json(os.path.join(container, run_name, METRICS_FILE))
         theirs = read_json(os.path.join(native, run_name, METRICS_FILE))
