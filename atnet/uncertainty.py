@@ -41,6 +41,7 @@ import scipy.stats
 
 from atnet.common import CLASS_NAMES, DATASETS, InputError
 from atnet.folds import natural_key
+from atnet.mcnemar import mcnemar_tables
 from atnet.metrics import METRICS, TABLE_COLUMNS, column_rows
 
 DEFAULT_RESAMPLES = 2000
@@ -371,35 +372,6 @@ def table_difference(table_a, table_b, boot, column):
         result["d_%s_ci" % m] = studentized_interval(resampled_a[m][0] - resampled_b[m][0], errors, difference,
                                                      error, boot.level, (-1.0, 1.0))
     return result
-
-
-# --- McNemar -------------------------------------------------------------------
-
-def mcnemar_exact(correct_a, correct_b):
-    """Two-sided exact McNemar p-value of two classifiers' per-clip correctness.
-
-    Only the discordant clips count: b (A right, B wrong) is Binomial(b + c,
-    1/2) under "equally accurate"; scipy's binomtest gives the exact p. No
-    discordant clip at all is no evidence of a difference: p = 1.
-    """
-    correct_a, correct_b = np.asarray(correct_a, dtype=bool), np.asarray(correct_b, dtype=bool)
-    if correct_a.shape != correct_b.shape:
-        raise ValueError("McNemar needs the same clips on both sides (%s vs %s)" % (correct_a.shape, correct_b.shape))
-    only_a = int(np.sum(correct_a & ~correct_b))
-    only_b = int(np.sum(~correct_a & correct_b))
-    if only_a + only_b == 0:
-        return 1.0
-    return float(scipy.stats.binomtest(only_a, only_a + only_b, 0.5, alternative="two-sided").pvalue)
-
-
-def mcnemar_tables(table_a, table_b):
-    """McNemar p of seed i of A against seed i of B, for each i both have.
-
-    Seeds of two methods are not paired by nature; pairing them by index and
-    reporting the largest p (``mcnemar_p``) is the conservative summary.
-    """
-    pairs = min(table_a.runs, table_b.runs)
-    return [mcnemar_exact(table_a.correct[i], table_b.correct[i]) for i in range(pairs)]
 
 
 # --- whole runs: every table column --------------------------------------------

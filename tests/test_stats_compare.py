@@ -10,7 +10,8 @@ import scipy.stats
 from atnet.evaluate import evaluate_file
 from atnet.metrics import METRICS, scores
 from atnet.predictions import Prediction, write_predictions
-from atnet.uncertainty import (Bootstrap, batch_scores, column_streams, compare_predictions, mcnemar_exact,
+from atnet.mcnemar import mcnemar_exact
+from atnet.uncertainty import (Bootstrap, batch_scores, column_streams, compare_predictions,
                                paired_tables, resampled_scores, subject_weights, table_difference)
 from stats_support import composite_predictions, tool
 
