@@ -405,6 +405,9 @@ ensure_caffe_build() {
     return
   fi
   install_build_deps
+  # The source first (fetched, checksum verified): a wrong source stops setup
+  # before a CUDA build downloads its 700 MB of cuBLAS/cuRAND wheels.
+  obtain_source >/dev/null
   if gpu_build; then
     home=$(cuda_home)
     [ "$(cuda_libraries_dir "$home")" = "$home" ] || install_cuda_wheels
