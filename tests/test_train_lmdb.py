@@ -101,7 +101,7 @@ def test_a_composite_fold_follows_its_plan(composite, tmp_path):
     out = tmp_path / "lmdb"
     train_support.call_tool("make_lmdb", "--prepared", composite, "--protocol", "cde", "--out", out,
                            "--folds", "cde-samm-19", "--seed", 5)
-    assert sorted(os.listdir(out)) == ["cde-samm-19", "folds.json"]
+    assert sorted(os.listdir(out)) == ["cde-samm-19", "folds.json", "make_lmdb.log"]
     folds = json.loads((out / "folds.json").read_text())
     assert len(folds["folds"]) == 68 and folds["parameters"]["seed"] == 5
     manifest = json.loads((out / "cde-samm-19" / "manifest.json").read_text())

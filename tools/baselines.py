@@ -27,6 +27,7 @@ from atnet.baselines.features import FeatureConfig
 from atnet.config import add_option
 from atnet.evaluate import metrics_markdown
 from atnet.folds import PROTOCOLS
+from atnet.logs import stage_log
 
 
 def parse_args(argv=None):
@@ -160,9 +161,9 @@ def run_one(args, method, frames, size, protocols, out_dir, svm, features_path=N
         run_dir = out_dir(protocol)
         doc, seconds = runner.run_configuration(samples, matrix, features.METHOD_TITLE[method], setting, protocol,
                                                 run_dir, svm, settings, args.folds, args.jobs)
-        print("%s %s %s: SVM %.1f s; %s" % (features.METHOD_TITLE[method], setting, protocol.upper(),
-                                           seconds, run_dir))
-        print(metrics_markdown(doc))
+        log = stage_log("baselines", run_dir)  # the run folder exists now: its own log beside metrics.json
+        log("%s %s %s: SVM %.1f s; %s", features.METHOD_TITLE[method], setting, protocol.upper(), seconds, run_dir)
+        log(metrics_markdown(doc))
         run_dirs.append(run_dir)
     return run_dirs
 

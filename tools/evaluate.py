@@ -19,6 +19,7 @@ import sys
 from atnet.common import run_cli
 from atnet.evaluate import evaluate_file, evaluate_run, metrics_markdown
 from atnet.folds import PROTOCOLS
+from atnet.logs import stage_log
 from atnet.uncertainty import add_bootstrap_arguments, bootstrap_from_args
 
 
@@ -55,9 +56,10 @@ def main(argv=None):
         doc = evaluate_file(args.predictions, args.protocol, args.out, args.method, args.setting, boot)
     else:
         doc = evaluate_run(args.run_dir, args.out, args.partial, boot)
+    log = stage_log("evaluate", args.out or args.run_dir)  # beside the metrics.json it wrote
     if doc.get("partial"):
         print("warning: partial result, missing folds: %s" % ", ".join(doc["missing_folds"]), file=sys.stderr)
-    print(metrics_markdown(doc))
+    log(metrics_markdown(doc))
     return 0
 
 

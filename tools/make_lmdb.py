@@ -18,6 +18,7 @@ from atnet import lmdb_folds
 from atnet.common import run_cli
 from atnet.data.prepared import load_index
 from atnet.folds import PROTOCOLS
+from atnet.logs import stage_log
 
 
 def parse_args(argv=None):
@@ -57,8 +58,9 @@ def main(argv=None):
         return 0
     status = lmdb_folds.build(args.prepared, args.protocol, args.out, config, args.folds, args.force)
     built = sum(1 for s in status.values() if s == "built")
-    print("%s: %d fold(s) built, %d already complete (seed %d, augment %s, flow rows %s)"
-          % (args.out, built, len(status) - built, config.seed, config.augment, config.flow_rows))
+    log = stage_log("make_lmdb", args.out)  # after the build: a refused folder gets no log file
+    log("%s: %d fold(s) built, %d already complete (seed %d, augment %s, flow rows %s)"
+        % (args.out, built, len(status) - built, config.seed, config.augment, config.flow_rows))
     return 0
 
 
