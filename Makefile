@@ -1,6 +1,7 @@
 # ATNet reproduction: the commands a researcher needs.
 #   make setup   .venv + a real BVLC Caffe (built once, cached outside the clone)
 #   make test    setup if needed, then the test suite
+#   make test-quick  the suite without the tests marked slow (about half the time)
 #   make demo    setup if needed, then the whole pipeline on synthetic data (runs/demo)
 #   make prototxt  regenerate prototxt/ from atnet/nets.py and atnet/solver.py
 #   make baselines [PREPARED=DIR | FEATURES=DIR LABELS=FILE] [BASELINES_OUT=DIR]  LBP-TOP/HOOF rows
@@ -12,7 +13,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help setup test demo bench bundle prototxt baselines clean test-docker test-docker-gpu
+.PHONY: help setup test test-quick demo bench bundle prototxt baselines clean test-docker test-docker-gpu
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -22,6 +23,9 @@ setup:
 
 test: setup
 	$(PY) -m pytest tests
+
+test-quick: setup
+	$(PY) -m pytest -m "not slow" tests
 
 demo: setup
 	$(PY) tools/demo.py

@@ -29,7 +29,8 @@ The pipeline check (default):
    and the same metrics.json;
 4. requires every file and folder under ./data and ./runs to belong to the
    invoking user, and a failing service to fail compose's exit status;
-5. runs the `test` service (the whole suite inside the image).
+5. runs the `test` service: the suite inside the image, without the slow
+   tests by default (SUITE=test-quick; --suite full for all of them).
 
 --gpu-image builds atnet:gpu from docker/Dockerfile.gpu (CUDA from NVIDIA's
 wheels on the same Debian base) and runs `caffe --version` and the
@@ -86,12 +87,18 @@ def parse_args(argv=None):
                                           "default: a temporary folder, removed when the check passes")
     parser.add_argument("--iters", type=int, default=5, help="ITERS: iterations per fold of the short schedule")
     parser.add_argument("--seed", type=int, default=0, help="SEED: seed of the synthetic data, LMDBs and training")
+    parser.add_argument("--train-jobs", type=int, default=2,
+                        help="JOBS: folds trained at the same time (the short schedule is mostly start-up)")
     parser.add_argument("--compose", default="docker-compose",
                         help="the compose command (split like a shell); anything but podman-compose is pointed "
                              "at podman's Docker API (DOCKER_HOST)")
     parser.add_argument("--host-ca", default="/etc/ssl/certs/ca-certificates.crt",
                         help="CA bundle handed to pip inside the build when it exists ('' for none)")
-    parser.add_argument("--no-suite", action="store_true", help="skip the `test` service (the suite in the image)")
+    parser.add_argument("--suite", choices=("quick", "full", "none"), default="quick",
+                        help="the `test` service: SUITE=test-quick (the suite without the slow tests, which "
+                             "make test ran natively), SUITE=test (the whole suite), or not run")
+    parser.add_argument("--no-suite", dest="suite", action="store_const", const="none",
+                        help="the same as --suite none")
     parser.add_argument("--jobs", type=int, help="JOBS build argument: Caffe compile jobs (default: all CPUs)")
     args = parser.parse_args(argv)
     if args.iters < 1:
@@ -265,9 +272,9 @@ def pipeline_steps(args):
 
 
 def schedule_variables(args):
-    """The variables every step gets: the short schedule, the seed, the invoking user."""
+    """The variables every step gets: the short schedule, the seed, folds in parallel, the invoking user."""
     return {"ITERS": str(args.iters), "CONFIG": "data/short.yaml", "SEED": str(args.seed),
-            "UID": str(os.getuid()), "GID": str(os.getgid())}
+            "JOBS": str(args.train_jobs), "UID": str(os.getuid()), "GID": str(os.getgid())}
 
 
 def make_project(folder):
@@ -430,9 +437,10 @@ def pipeline_check(args, env, timer, scratch):
         make_project(native)
         run_native_pipeline(args, timer, native, variables)
         compare_with_native(container, native)
-        if not args.no_suite:
-            timer.step("compose test (the suite)", compose_run, args.compose, container, compose_env, "test",
-                       "test", variables)
+        if args.suite != "none":
+            target = {"quick": "test-quick", "full": "test"}[args.suite]
+            timer.step("compose test (%s)" % target, compose_run, args.compose, container, compose_env,
+                       "test", "test", dict(variables, SUITE=target))
 
 
 def run_compose_pipeline(args, env, timer, folder, variables):
