@@ -12,7 +12,7 @@ final.caffemodel, predicts the test fold once through the deploy net, and
 writes DONE last. Its glog output (Caffe's own log, parseable by Caffe's
 tools/extra/parse_log.py) goes to stderr, which the parent appends to
 train.log; each iteration's loss goes to stdout as a ``@progress ITER LOSS``
-line, which the parent turns into a progress bar.
+line, which the parent turns into a progress bar (atnet.child_process).
 
 No number computed on the test fold influences training: the solver has no
 test net and the final iterate, never a chosen snapshot, is the model.
@@ -24,16 +24,13 @@ import sys
 import time
 
 from atnet import runs
+from atnet.child_process import child_main, progress_line
 from atnet.common import InputError, atomic_path, read_json, sha256_file, write_json, write_text
 from atnet.integrity import verify_fold_lmdbs
 from atnet.lmdb_folds import MANIFEST_FILE
 from atnet.resume import restore_data_sources, resumed_solver, stream_seed
 from atnet.solver import read_solver, snapshot_files, snapshot_iterations
 
-#: glog settings of a fold's process: every INFO line, on stderr (-> train.log), with the
-#: month-day prefix that Caffe's tools/extra/parse_log.py reads (glog >= 0.6 adds the year).
-GLOG_ENV = {"GLOG_minloglevel": "0", "GLOG_logtostderr": "1", "GLOG_log_year_in_prefix": "false"}
-PROGRESS_TAG = "@progress"
 #: Which layers --weights filled and which kept their fillers (atnet.weights.check_initial_weights).
 WEIGHTS_REPORT = "weights_report.json"
 
@@ -65,19 +62,6 @@ class FoldJob:
             raise InputError("%s: expected a JSON object with exactly the keys %s (written by tools/train.py)"
                              % (path, ", ".join(names)))
         return cls(**doc)
-
-
-def progress_line(iteration, loss):
-    """The stdout line that reports one iteration to the parent."""
-    return "%s %d %.6g" % (PROGRESS_TAG, iteration, loss)
-
-
-def parse_progress(line):
-    """(iteration, loss text) of a progress line, or None for any other output."""
-    fields = line.split()
-    if len(fields) == 3 and fields[0] == PROGRESS_TAG:
-        return int(fields[1]), fields[2]
-    return None
 
 
 # --- snapshots -----------------------------------------------------------------------
@@ -305,12 +289,7 @@ def command(fold_dir):
 
 def main(argv=None):
     """``python -m atnet.fold FOLD_DIR``: train and predict one fold."""
-    argv = sys.argv[1:] if argv is None else argv
-    for name, value in GLOG_ENV.items():  # read by glog when pycaffe loads it
-        os.environ.setdefault(name, value)
-    if len(argv) != 1 or not os.path.isfile(os.path.join(argv[0], runs.JOB_FILE)):
-        raise InputError("usage: python -m atnet.fold FOLD_DIR (a fold folder written by tools/train.py)")
-    return train_fold(argv[0])
+    return child_main(argv, "python -m atnet.fold FOLD_DIR (a fold folder written by tools/train.py)", train_fold)
 
 
 if __name__ == "__main__":

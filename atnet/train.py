@@ -27,6 +27,7 @@ from tqdm import tqdm
 from atnet import config as configuration
 from atnet import fold as fold_process
 from atnet import provenance, runs
+from atnet.child_process import GLOG_ENV, run_with_progress
 from atnet.common import InputError, sha256_file, write_json, write_text
 from atnet.folds import select_folds, shard
 from atnet.integrity import caffe_failure, verify_fold_lmdbs
@@ -222,7 +223,7 @@ def child_environment(jobs):
     """The environment of the fold processes: glog to stderr at INFO, unbuffered stdout, and, when
     several folds share the machine and the user set nothing, the CPU cores split between them
     (OpenBLAS threads otherwise spin against each other)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **fold_process.GLOG_ENV)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **GLOG_ENV)
     if jobs > 1 and "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
         env["OPENBLAS_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return env
@@ -282,23 +283,8 @@ def prepare_fold(fold_dir, fold, model, lmdb_dir, config, sources, weights, gpu,
 def run_fold_process(fold_dir, job, env, progress=True, position=1):
     """Run the fold's process; its glog goes to train.log, its progress to a tqdm bar."""
     log_path = os.path.join(fold_dir, runs.TRAIN_LOG)
-    with open(log_path, "ab") as log:
-        log_start = log.tell()
-        process = subprocess.Popen(fold_process.command(fold_dir), stdout=subprocess.PIPE, stderr=log, env=env,
-                                   text=True, cwd=fold_dir)
-        bar = tqdm(total=job.max_iter, desc=job.fold, unit="iter", leave=False, position=position,
-                   disable=not progress)
-        try:
-            for line in process.stdout:
-                reported = fold_process.parse_progress(line)
-                if reported:
-                    bar.n = reported[0] + 1
-                    bar.set_postfix(loss=reported[1], refresh=True)
-                elif line.strip():
-                    tqdm.write(line.rstrip())
-        finally:
-            code = process.wait()
-            bar.close()
+    code, log_start = run_with_progress(fold_process.command(fold_dir), fold_dir, env, job.max_iter, job.fold,
+                                        progress, position=position, leave=False)
     if code != 0:
         how = "killed by %s" % signal.Signals(-code).name if code < 0 else "exit code %d" % code
         fatal = caffe_failure(log_path, log_start)

@@ -37,7 +37,6 @@ import dataclasses
 import zlib
 
 import numpy as np
-import scipy.stats
 
 from atnet.common import CLASS_NAMES, DATASETS, InputError
 from atnet.folds import natural_key

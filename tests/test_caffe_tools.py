@@ -114,8 +114,8 @@ def test_year_prefix_of_plain_glog_is_read_too(tmp_path):
 
 
 def test_pycaffe_training_log_parses_and_plots(tmp_path, caffe):
-    """A log written by pycaffe with the fold processes' glog settings (atnet.fold.GLOG_ENV)."""
-    from atnet.fold import GLOG_ENV
+    """A log written by pycaffe with the child processes' glog settings (atnet.child_process.GLOG_ENV)."""
+    from atnet.child_process import GLOG_ENV
     solver = _solver(str(tmp_path))
     env = dict({k: v for k, v in os.environ.items() if not k.startswith("GLOG_")}, **GLOG_ENV)
     log = os.path.join(str(tmp_path), "train.log")

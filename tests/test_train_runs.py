@@ -11,7 +11,8 @@ import pytest
 
 from atnet import provenance, runs
 from atnet.common import InputError, read_json
-from atnet.fold import FoldJob, parse_progress, progress_line
+from atnet.child_process import parse_progress, progress_line
+from atnet.fold import FoldJob
 
 
 def test_read_json_names_the_file_on_every_problem(tmp_path):

@@ -19,7 +19,6 @@ On synthetic data, end to end with the repository's own tools:
 Every stage skips what an earlier run finished.
 """
 import argparse
-import json
 import os
 import shlex
 import statistics

@@ -22,15 +22,14 @@ import glob
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import sys
 
-import cv2
 from tqdm import tqdm
 
 from atnet import provenance
 from atnet.locks import folder_lock
+from atnet.workers import map_unordered
 from atnet.common import DATASET_TITLES, DATASETS, InputError, sha256_file, write_json, write_text
 from atnet.config import setting
 from atnet.data.casme2 import read_casme2
@@ -155,37 +154,19 @@ def cached_row(out, task):
         return None
 
 
-_worker_state = {}
-
-
-def _init_worker(out, settings):
-    cv2.setNumThreads(1)          # parallelism is over clips
-    _worker_state.update(out=out, settings=settings)
-
-
-def _run(task):
+def _run(task, context):
     """Worker entry: ``(row, None)`` or ``(None, Problem)`` for bad input."""
+    out, settings = context
     try:
-        return process(task, _worker_state["out"], _worker_state["settings"]), None
+        return process(task, out, settings), None
     except InputError as err:
         return None, Problem(task.dataset, task.subject, task.sample, task.folder, str(err))
 
 
 def run_tasks(tasks, out, settings):
-    """Run tasks over ``settings.workers`` processes; stop at the first problem
-    unless lenient. Yields ``(row, problem)`` as samples finish."""
-    if settings.workers <= 1 or len(tasks) <= 1:
-        previous = cv2.getNumThreads()
-        _init_worker(out, settings)
-        try:
-            for task in tasks:
-                yield _run(task)
-        finally:
-            cv2.setNumThreads(previous)
-        return
-    context = multiprocessing.get_context("spawn")   # no fork of a process that holds OpenCV threads
-    with context.Pool(min(settings.workers, len(tasks)), _init_worker, (out, settings)) as pool:
-        yield from pool.imap_unordered(_run, tasks)
+    """Run tasks over ``settings.workers`` processes (atnet.workers); yields ``(row, problem)``
+    as samples finish."""
+    return map_unordered(_run, tasks, (out, settings), settings.workers)
 
 
 # --- the whole run --------------------------------------------------------------

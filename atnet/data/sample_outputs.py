@@ -86,20 +86,21 @@ def output_modules():
     return [importlib.import_module(name) for name in OUTPUT_MODULE_NAMES]
 
 
-def outputs_code():
-    """sha256 over the source of OUTPUT_MODULES and the OpenCV and NumPy versions."""
+def outputs_code(module_names=OUTPUT_MODULE_NAMES):
+    """sha256 over the source of the named modules (the code that makes a sample's bytes) and the
+    OpenCV and NumPy versions; atnet.macro.outputs names its own modules."""
     digest = hashlib.sha256()
-    for module in output_modules():
-        digest.update(module.__name__.encode() + b"\0")
-        with open(module.__file__, "rb") as handle:
+    for name in module_names:
+        with open(importlib.import_module(name).__file__, "rb") as handle:
+            digest.update(name.encode() + b"\0")
             digest.update(handle.read())
     digest.update(("opencv %s numpy %s" % (cv2.__version__, np.__version__)).encode())
     return digest.hexdigest()
 
 
-def params_digest(params):
+def params_digest(params, module_names=OUTPUT_MODULE_NAMES):
     """The part of every sample's cache key shared by the run: parameters and code."""
-    return hashlib.sha256(json.dumps([params, outputs_code()], sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([params, outputs_code(module_names)], sort_keys=True).encode()).hexdigest()
 
 
 _flows = {}

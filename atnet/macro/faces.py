@@ -18,7 +18,6 @@ import math
 import cv2
 import numpy as np
 
-from atnet.data.face import detect_face
 from atnet.data.synth.render import FACE_CENTRE, MOVEMENT_SIGMA, MOVEMENTS, SubjectFace
 
 MACRO_MOVEMENTS = {
@@ -55,23 +54,11 @@ def landmark_template():
 
 
 class MacroFace(SubjectFace):
-    """A SubjectFace in a given frame look ``((width, height), face_px, mode)`` with MACRO_MOVEMENTS.
-
-    SubjectFace takes its look from the micro datasets' table, so the
-    placement loop is repeated here with the macro look.
-    """
+    """A SubjectFace in a given frame look ``((width, height), face_px, mode)`` with MACRO_MOVEMENTS
+    (SubjectFace takes its look from the micro datasets' table)."""
 
     def __init__(self, look, rng, photo):
-        (self.width, self.height), face_px, self.mode = look
-        self.photo = photo
-        for _ in range(50):
-            self._draw(rng, face_px)
-            box = detect_face(self._to_uint8(self.render(None, 0.0, np.zeros(2), None)))
-            if box is not None and self._near_face(box):
-                self.box = box
-                self.face_px = face_px
-                return
-        raise RuntimeError("no detectable face placement found in a %dx%d frame" % (self.width, self.height))
+        self._place(look, rng, photo, "in a %dx%d frame" % look[0])
 
     def movement(self, emotion):
         """Per frame pixel, where the emotion's movement takes the photograph (unit peak)."""

@@ -17,14 +17,13 @@ so changing them rewrites no image.
 """
 import dataclasses
 import hashlib
-import importlib
-import json
 import os
 
 import cv2
 import numpy as np
 
 from atnet.common import InputError, write_bytes, write_json
+from atnet.data import sample_outputs
 from atnet.data.face import DETECTOR_PARAMS, crop_face, detect_face, expand_box
 from atnet.data.frames import read_grey
 
@@ -58,19 +57,12 @@ def face_params(margin):
 
 def outputs_code():
     """sha256 over the source of OUTPUT_MODULE_NAMES and the OpenCV and NumPy versions."""
-    digest = hashlib.sha256()
-    for name in OUTPUT_MODULE_NAMES:
-        module = importlib.import_module(name)
-        digest.update(name.encode() + b"\0")
-        with open(module.__file__, "rb") as handle:
-            digest.update(handle.read())
-    digest.update(("opencv %s numpy %s" % (cv2.__version__, np.__version__)).encode())
-    return digest.hexdigest()
+    return sample_outputs.outputs_code(OUTPUT_MODULE_NAMES)
 
 
 def params_digest(params):
     """The part of every sequence's cache key shared by the run."""
-    return hashlib.sha256(json.dumps([params, outputs_code()], sort_keys=True).encode()).hexdigest()
+    return sample_outputs.params_digest(params, OUTPUT_MODULE_NAMES)
 
 
 def image_path(dataset, subject, sequence, number):

@@ -17,16 +17,15 @@ import dataclasses
 import hashlib
 import io
 import json
-import multiprocessing
 import os
 import sys
 
-import cv2
 from tqdm import tqdm
 
 from atnet import provenance
 from atnet.common import InputError, sha256_file, write_json, write_text
 from atnet.data.prepare import DEFAULT_MARGIN, format_problems
+from atnet.workers import map_unordered
 from atnet.macro import labels, select as selecting
 from atnet.macro.ckplus import read_ckplus
 from atnet.macro.index import INDEX_FILE, MANIFEST_FILE, MacroRow, write_macro_index
@@ -117,35 +116,19 @@ def cached_record(out, task):
         return None
 
 
-_worker_state = {}
-
-
-def _init_worker(out, margin):
-    cv2.setNumThreads(1)          # parallelism is over sequences
-    _worker_state.update(out=out, margin=margin)
-
-
-def _run(task):
+def _run(task, context):
     """Worker entry: ``(task key, record, None)`` or ``(task key, None, error text)`` for bad input."""
+    out, margin = context
     try:
-        return task.key, process(task, _worker_state["out"], _worker_state["margin"]), None
+        return task.key, process(task, out, margin), None
     except InputError as err:
         return task.key, None, str(err)
 
 
 def run_tasks(tasks, out, margin, workers):
-    """Run tasks over ``workers`` spawned processes; yields ``(key, record, error)`` as they finish."""
-    if workers <= 1 or len(tasks) <= 1:
-        previous = cv2.getNumThreads()
-        _init_worker(out, margin)
-        try:
-            yield from map(_run, tasks)
-        finally:
-            cv2.setNumThreads(previous)
-        return
-    context = multiprocessing.get_context("spawn")   # no fork of a process that holds OpenCV threads
-    with context.Pool(min(workers, len(tasks)), _init_worker, (out, margin)) as pool:
-        yield from pool.imap_unordered(_run, tasks)
+    """Run tasks over ``workers`` spawned processes (atnet.workers); yields ``(key, record, error)``
+    as they finish."""
+    return map_unordered(_run, tasks, (out, margin), workers)
 
 
 def start_run(out):

@@ -22,21 +22,20 @@ import dataclasses
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from atnet import augment, provenance, runs
 from atnet import fold as fold_process
+from atnet.child_process import child_main, run_with_progress
 from atnet.common import InputError, read_json, sha256_file, write_json, write_text
 from atnet.config import fold_seed
 from atnet.macro import pretrain_config
-from atnet.macro.index import MANIFEST_FILE, load_macro_index
-from atnet.macro.net import MACRO_SCORE, deploy_net, train_net
+from atnet.macro.index import load_macro_index
+from atnet.macro.net import deploy_net, train_net
 from atnet.macro.sequences import MACRO_DATASETS
 
 PRETRAINED_MODEL = "pretrained.caffemodel"
@@ -213,21 +212,7 @@ def child_command(run_dir):
 def run_child(run_dir, job, env, progress):
     """The training process; glog to RUN_DIR/train.log, progress lines to a bar."""
     log_path = os.path.join(run_dir, runs.TRAIN_LOG)
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(child_command(run_dir), stdout=subprocess.PIPE, stderr=log, env=env, text=True,
-                                   cwd=run_dir)
-        bar = tqdm(total=job.max_iter, desc="pretrain", unit="iter", disable=not progress)
-        try:
-            for line in process.stdout:
-                reported = fold_process.parse_progress(line)
-                if reported:
-                    bar.n = reported[0] + 1
-                    bar.set_postfix(loss=reported[1], refresh=True)
-                elif line.strip():
-                    tqdm.write(line.rstrip())
-        finally:
-            code = process.wait()
-            bar.close()
+    code, _ = run_with_progress(child_command(run_dir), run_dir, env, job.max_iter, "pretrain", progress)
     if code != 0:
         with open(log_path, errors="replace") as handle:
             tail = "".join(handle.readlines()[-8:]).rstrip()
@@ -293,12 +278,8 @@ def validation_report(caffe, run_dir, job, weights, batch=16):
 
 def main(argv=None):
     """``python -m atnet.macro.pretrain RUN_DIR``: the training process of a pre-training run."""
-    argv = sys.argv[1:] if argv is None else argv
-    for name, value in fold_process.GLOG_ENV.items():
-        os.environ.setdefault(name, value)
-    if len(argv) != 1 or not os.path.isfile(os.path.join(argv[0], runs.JOB_FILE)):
-        raise InputError("usage: python -m atnet.macro.pretrain RUN_DIR (a run folder written by tools/pretrain.py)")
-    return train_child(argv[0])
+    return child_main(argv, "python -m atnet.macro.pretrain RUN_DIR (a run folder written by tools/pretrain.py)",
+                      train_child)
 
 
 if __name__ == "__main__":

@@ -52,15 +52,21 @@ class SubjectFace:
     """
 
     def __init__(self, dataset, rng, photo):
-        (self.width, self.height), face_px, self.mode = FRAME_LOOK[dataset]
+        self._place(FRAME_LOOK[dataset], rng, photo, "for a %s subject" % dataset)
+
+    def _place(self, look, rng, photo, what):
+        """Draw the face in the frame look ``((width, height), face_px, mode)`` until the detector
+        finds it where it was put (50 tries, then RuntimeError naming ``what``)."""
+        (self.width, self.height), face_px, self.mode = look
         self.photo = photo
         for _ in range(50):
             self._draw(rng, face_px)
             box = detect_face(self._to_uint8(self.render(None, 0.0, np.zeros(2), None)))
             if box is not None and self._near_face(box):
                 self.box = box
+                self.face_px = face_px
                 return
-        raise RuntimeError("no detectable face placement found for a %s subject" % dataset)
+        raise RuntimeError("no detectable face placement found %s" % what)
 
     def _draw(self, rng, face_px):
         scale = face_px / FACE_SIZE * rng.uniform(0.92, 1.08)
