@@ -6,6 +6,7 @@
 #   make prototxt  regenerate prototxt/ from atnet/nets.py and atnet/solver.py
 #   make baselines [PREPARED=DIR | FEATURES=DIR LABELS=FILE] [BASELINES_OUT=DIR]  LBP-TOP/HOOF rows
 #   make bench   speed measurements (bench/)
+#   make bench-pytorch  Caffe against PyTorch on the CPU (installs the PyTorch extra; PYTORCH_INDEX=--extra-index-url URL)
 #   make bundle  a relocatable tarball of the caffe binary + pycaffe (CAFFE_GPU=1: the CUDA build)
 #   make test-docker      build the CPU image, run docker-compose.yml's services on synthetic data with podman, compare with a native run (tests/docker/run.py; root on Debian)
 #   make test-docker-gpu  build the CUDA image (Debian + NVIDIA's wheels) and run caffe --version and the foundation tests inside it, CPU mode
@@ -13,7 +14,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help setup test test-quick demo bench bundle prototxt baselines clean test-docker test-docker-gpu
+.PHONY: help setup test test-quick demo bench bench-pytorch bundle prototxt baselines clean test-docker test-docker-gpu
 
 help:
 	@grep -E '^#   make' Makefile | sed 's/^#   //'
@@ -44,7 +45,13 @@ baselines: setup
 	  --out $(BASELINES_OUT) $(BASELINES_ARGS)
 
 bench: setup
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/bench_*.py; do [ $$b = bench/bench_vs_pytorch.py ] && continue; echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Caffe against PyTorch (CPU) on the same nets and inputs; PyTorch is a benchmark-only extra
+# (bench/requirements-pytorch.txt), installed into the venv here, never a product dependency.
+bench-pytorch: setup
+	$(PY) -m pip install -q -r bench/requirements-pytorch.txt -c requirements.txt $(PYTORCH_INDEX)
+	$(PY) bench/bench_vs_pytorch.py
 
 bundle: setup
 	@bash setup/setup.sh bundle

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from atnet import config as configuration
 from atnet import fold as fold_process
-from atnet import provenance, runs
+from atnet import parallel, provenance, runs
 from atnet.child_process import GLOG_ENV, run_with_progress
 from atnet.common import InputError, sha256_file, write_json, write_text
 from atnet.folds import select_folds, shard
@@ -121,7 +121,9 @@ def train_run(model, protocol, lmdb_dir, run_dir, config, sources=None, weights=
 
     Finished folds (DONE) are skipped; an interrupted fold resumes from its
     newest complete snapshot. ``jobs`` folds train at the same time (each in
-    its own process). Without ``keep_going`` the first failure stops new folds
+    its own process); atnet.parallel (--jobs auto) chooses them and the threads per fold from the
+    cores, memory and folds to train (auto_parallelism), and run.json's
+    "parallel" and run.log record what was used. Without ``keep_going`` the first failure stops new folds
     from starting, lets the running ones finish and is then raised; with it
     every fold is tried, and the failures are raised together at the end (a
     TrainingFailed that lists each failed fold with the cause from its log).
@@ -131,8 +133,8 @@ def train_run(model, protocol, lmdb_dir, run_dir, config, sources=None, weights=
     variant_of(model)  # a clear error for an unknown model
     if weights and not os.path.isfile(weights):
         raise InputError("--weights %s: no such file" % weights)
-    if jobs < 1:
-        raise InputError("--jobs must be at least 1, got %d" % jobs)
+    if jobs != parallel.JOBS_AUTO and (not isinstance(jobs, int) or jobs < 1):
+        raise InputError("--jobs must be %r or at least 1, got %r" % (parallel.JOBS_AUTO, jobs))
     folds_doc = read_folds_file(lmdb_dir, protocol)
     folds_path = os.path.join(lmdb_dir, FOLDS_FILE)
     config = adopt_lmdb_parameters(config, sources or {}, folds_doc["parameters"], folds_path)
@@ -142,17 +144,20 @@ def train_run(model, protocol, lmdb_dir, run_dir, config, sources=None, weights=
     runs.check_run_folder(run_dir, document, RUN_SIGNATURE)
     if gpu is not None:
         check_gpu(gpu)
-    runs.write_run_info(run_dir, **document)
     status = {name: "skipped" for name in names if runs.fold_is_done(os.path.join(run_dir, name))}
     todo = [name for name in names if name not in status]
+    jobs, threads, sharing = parallel.parallel_settings(jobs, model, config.batch_size, len(todo), gpu)
+    runs.write_run_info(run_dir, **document, parallel=sharing)
     for name in todo:   # every fold's LMDBs checked before any fold starts (again by the fold itself)
         verify_fold_lmdbs(os.path.join(lmdb_dir, name), name, read_manifest(lmdb_dir, name), protocol)
     if weights and todo:
         check_weights_once(model, weights)
     versions = provenance.versions() if todo else None
-    env = child_environment(jobs)
+    env = child_environment(jobs, threads)
 
     log = log or tqdm.write
+    if todo:
+        log(parallel.parallel_line(sharing, len(todo)))
 
     def train_one(name, slot):
         fold_dir = os.path.join(run_dir, name)
@@ -219,13 +224,17 @@ def run_parallel(names, work, jobs, bar, failures=None):
         raise failure
 
 
-def child_environment(jobs):
+def child_environment(jobs, threads=None):
     """The environment of the fold processes: glog to stderr at INFO, unbuffered stdout, and, when
-    several folds share the machine and the user set nothing, the CPU cores split between them
-    (OpenBLAS threads otherwise spin against each other)."""
+    the user set neither OPENBLAS_NUM_THREADS nor OMP_NUM_THREADS, ``threads`` BLAS/OpenMP threads
+    per fold (without ``threads``: the cores split between ``jobs`` folds, or the libraries' own
+    default for one), so that parallel folds' threads do not spin against each other."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", **GLOG_ENV)
-    if jobs > 1 and "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_NUM_THREADS" not in os.environ:
-        env["OPENBLAS_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    if parallel.user_blas_threads() is None:
+        if threads is None and jobs > 1:
+            threads = max(1, parallel.machine_cores() // jobs)
+        if threads is not None:
+            env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     return env
 
 

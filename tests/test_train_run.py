@@ -281,7 +281,8 @@ def test_kill_9_and_restart_resumes_from_the_last_good_snapshot(lmdb, tmp_path):
     iterations, first, second = 18, FOLDS[0], FOLDS[2]
     run_dir = str(tmp_path / "run")
     command = [sys.executable, TRAIN, *QUICK, "--lmdb", lmdb, "--out", run_dir, "--iters", str(iterations),
-               "--folds", first + "," + second, "--set", "snapshot_interval=3", "--no-progress"]
+               "--folds", first + "," + second, "--set", "snapshot_interval=3", "--no-progress",
+               "--jobs", "1"]  # one fold after the other: the kill finds the second one running
     prefix = os.path.join(run_dir, second, runs.SNAPSHOT_DIR, "temporal")
     with open(tmp_path / "first-attempt.log", "w") as log:
         process = subprocess.Popen(command, start_new_session=True, stdout=log, stderr=log)

@@ -3,7 +3,7 @@
 
     python tools/train.py --model fusion|spatial|temporal|micro_attention --protocol cde|hde
         --lmdb LMDB_DIR --out RUN_DIR [--weights FILE] [--iters N] [--gpu N]
-        [--folds NAME,...] [--shard K/N] [--jobs N] [--config FILE] [--set KEY=VALUE ...]
+        [--folds NAME,...] [--shard K/N] [--jobs N|auto] [--config FILE] [--set KEY=VALUE ...]
         [--seed N | --seeds N [N ...]]
 
 Each fold trains for the configured schedule (the paper's 50 epochs of the
@@ -34,6 +34,7 @@ from atnet import config as configuration
 from atnet.common import run_cli
 from atnet.folds import PROTOCOLS, parse_shard
 from atnet.logs import stage_log
+from atnet.parallel import JOBS_AUTO
 from atnet.train import RUN_LOG, TrainingFailed, train_run
 from atnet.variants import VARIANTS
 
@@ -55,9 +56,10 @@ def parse_args(argv=None):
                         help="train only these folds (e.g. cde-samm-6); default: all")
     parser.add_argument("--shard", metavar="K/N",
                         help="train shard K of N (folds K, K+N, ...) of the selected folds, for several machines")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="folds trained at the same time, one process each (CPU: split the cores "
-                             "between them, see atnet/train.py)")
+    parser.add_argument("--jobs", type=jobs_value, default=JOBS_AUTO, metavar="N|auto",
+                        help="folds trained at the same time, one process each (CPU: the cores split "
+                             "between them); auto: one single-threaded fold per core, as memory and the "
+                             "number of folds allow (atnet.parallel.auto_parallelism, docs/cpu_speed.md)")
     parser.add_argument("--keep-going", action=argparse.BooleanOptionalAction, default=True,
                         help="when a fold fails, train the others and list the failed folds with the cause "
                              "from their logs at the end (exit status 2); --no-keep-going stops at the first "
@@ -79,9 +81,16 @@ def parse_args(argv=None):
         parser.error("seeds must be non-negative")
     if args.iters is not None and args.iters < 1:
         parser.error("--iters must be at least 1")
-    if args.jobs < 1:
-        parser.error("--jobs must be at least 1")
     return args
+
+
+def jobs_value(text):
+    """--jobs: ``auto`` or a whole number of at least 1."""
+    if text == JOBS_AUTO:
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("expected %s or a number of at least 1, got %r" % (JOBS_AUTO, text))
+    return int(text)
 
 
 def train_one_seed(args, seed, lmdb_dir, out_dir, command):
