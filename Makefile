@@ -22,11 +22,13 @@ help:
 setup:
 	@bash setup/setup.sh
 
+# One pytest-xdist worker per core (at most 4: past that the README test, minutes alone, is the
+# critical path); whole files per worker, handed out longest first (tests/conftest.py).
 test: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder tests
 
 test-quick: setup
-	$(PY) -m pytest -m "not slow" tests
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder -m "not slow" tests
 
 demo: setup
 	$(PY) tools/demo.py

@@ -119,13 +119,12 @@ def test_a_file_in_place_of_the_folder_and_a_read_only_folder_are_clear_errors(t
             locks.FolderLock(tmp_path / "ro", "run folder").acquire()
 
 
-def _race(folder, start, results):
-    while time.time() < start:
-        time.sleep(0.001)
+def _race(folder, ready, results, done):
+    ready.wait()        # every racer started: all try at once
     try:
         lock = locks.FolderLock(folder).acquire()
         results.put("won")
-        time.sleep(1.0)
+        done.wait(60)   # held until every racer has tried: a late racer meets the lock, not a free folder
         lock.release()
     except locks.FolderLocked:
         results.put("refused")
@@ -137,12 +136,14 @@ def test_exactly_one_of_many_racing_processes_wins(tmp_path, stale):
         record = dict(locks.this_process(), pid=2 ** 22 + 12345, process_start=None)
         (tmp_path / locks.LOCK_NAME).write_text(json.dumps(record))
     context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    start = time.time() + 2.0
-    racers = [context.Process(target=_race, args=(str(tmp_path), start, results)) for _ in range(6)]
+    results, ready, done = context.Queue(), context.Barrier(6), context.Event()
+    racers = [context.Process(target=_race, args=(str(tmp_path), ready, results, done)) for _ in range(6)]
     for racer in racers:
         racer.start()
-    for racer in racers:
-        racer.join(30)
-    outcomes = sorted(results.get(timeout=5) for _ in racers)
+    try:
+        outcomes = sorted(results.get(timeout=120) for _ in racers)
+    finally:
+        done.set()
+        for racer in racers:
+            racer.join(30)
     assert outcomes == ["refused"] * 5 + ["won"]
