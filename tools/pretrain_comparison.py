@@ -3,12 +3,12 @@
 
     python tools/pretrain_comparison.py --out runs/pretrain-comparison [--seeds 0,1,2]
         [--macro-preset pretrain] [--pretrain-iters 300] [--pretrain-set KEY=VALUE ...]
-        [--imagenet FILE] [--protocol hde] [--epochs 10] [--batch 8] [--jobs 1]
+        [--imagenet FILE] [--micro-preset tiny] [--protocol hde] [--epochs 10] [--batch 8] [--jobs auto]
 
 On synthetic data, end to end with the repository's own tools:
 1. data_prep/synth_macro.py + data_prep/prepare_macro.py: the macro stand-ins;
 2. tools/pretrain.py: pre-training the spatial stream on them (from the fillers);
-3. data_prep/synth.py --preset tiny + data_prep/prepare.py + tools/make_lmdb.py:
+3. data_prep/synth.py (--micro-preset) + data_prep/prepare.py + tools/make_lmdb.py:
    the micro stand-ins and their folds (LMDBs per seed);
 4. tools/train.py --model spatial with the SAME schedule from each start --
    'macro' (--weights the pre-trained model), 'random' (the fillers) and,
@@ -41,10 +41,13 @@ def parse_args(argv=None):
     parser.add_argument("--pretrain-set", action="append", default=["batch_size=16", "augment_copies=2"],
                         metavar="KEY=VALUE", help="pre-training settings (tools/pretrain.py --set)")
     parser.add_argument("--imagenet", metavar="FILE", help="a converted 1-channel ImageNet model: adds that start")
+    parser.add_argument("--micro-preset", choices=("tiny", "composite"), default="tiny",
+                        help="data_prep/synth.py preset of the micro stand-ins (tiny: 39 HDE test samples; "
+                             "composite: the MEGC2019 composite's 442)")
     parser.add_argument("--protocol", choices=("cde", "hde"), default="hde", help="micro protocol")
     parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs (lr /10 after 2/3 of them)")
     parser.add_argument("--batch", type=int, default=8, help="fine-tuning batch size")
-    parser.add_argument("--jobs", type=int, default=1, help="folds trained at the same time")
+    parser.add_argument("--jobs", default="auto", help="tools/train.py --jobs: folds trained at the same time")
     args = parser.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     return args
@@ -76,20 +79,21 @@ def pretrain(args, out):
 
 def micro_lmdbs(args, out, seed):
     """The micro stand-ins (one release set), prepared, and this seed's LMDBs (stage 3)."""
-    raw, prepared = os.path.join(out, "micro", "raw"), os.path.join(out, "micro", "prepared")
+    micro = os.path.join(out, "micro-" + args.micro_preset)
+    raw, prepared = os.path.join(micro, "raw"), os.path.join(micro, "prepared")
     if not os.path.isfile(os.path.join(raw, "combined_3class_gt.csv")):
-        run("data_prep/synth.py", "--preset", "tiny", "--out", raw, "--seed", 0, "--overwrite")
+        run("data_prep/synth.py", "--preset", args.micro_preset, "--out", raw, "--seed", 0, "--overwrite")
     if not os.path.isfile(os.path.join(prepared, "manifest.json")):
         run("data_prep/prepare.py", "--casme2", os.path.join(raw, "CASME2"), "--samm", os.path.join(raw, "SAMM"),
             "--smic", os.path.join(raw, "SMIC"), "--out", prepared)
-    lmdb = os.path.join(out, "micro", "lmdb-%s-seed%d" % (args.protocol, seed))
+    lmdb = os.path.join(micro, "lmdb-%s-seed%d" % (args.protocol, seed))
     run("tools/make_lmdb.py", "--prepared", prepared, "--protocol", args.protocol, "--out", lmdb, "--seed", seed)
     return lmdb
 
 
 def finetune(args, out, lmdb, seed, start, weights):
     """One spatial run with the comparison's schedule; returns its Full-column metrics."""
-    run_dir = os.path.join(out, "runs", "%s-seed%d" % (start, seed))
+    run_dir = os.path.join(out, "micro-" + args.micro_preset, "runs", "%s-seed%d" % (start, seed))
     config = os.path.join(out, "finetune.yaml")
     write_text(config, "# tools/pretrain_comparison.py: the one fine-tuning schedule of every start\n"
                "epochs: %d\nstep_epochs: %d\nbatch_size: %d\n" % (args.epochs, max(1, args.epochs * 2 // 3), args.batch))
