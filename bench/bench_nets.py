@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 
-def _random_samples(count, seed):
+def random_samples(count, seed):
+    """``count`` random (key, label, apex, flow) records in the project's shapes, for timing only."""
     from atnet import records
     rng = np.random.default_rng(seed)
     for i in range(count):
@@ -79,7 +80,7 @@ def main(argv=None):
                                           "CPU ms/iter (med)"))
     with tempfile.TemporaryDirectory(prefix="atnet-bench-") as workdir:
         lmdbs = dict(train_apex_lmdb=os.path.join(workdir, "apex"), train_flow_lmdb=os.path.join(workdir, "flow"))
-        records.write_record_pairs(_random_samples(args.batch, seed=0), total=args.batch, **{
+        records.write_record_pairs(random_samples(args.batch, seed=0), total=args.batch, **{
             "apex_lmdb": lmdbs["train_apex_lmdb"], "flow_lmdb": lmdbs["train_flow_lmdb"]})
         for variant in args.variants:
             wall, cpu = time_variant(caffe, variant, lmdbs, args.batch, args.iterations, args.warmup, workdir)

@@ -15,6 +15,10 @@
 #   ATNET_CACHE_DIR=DIR   build cache (default: $XDG_CACHE_HOME/atnet or ~/.cache/atnet)
 #   PYTHON=EXE            interpreter for .venv (default: python3)
 #   JOBS=N                parallel compile jobs (default: nproc)
+#   CAFFE_CPU_OPT=1       the faster CPU build (docs/cpu_speed.md): OpenMP, Debian's
+#                         OpenMP OpenBLAS (libopenblas0-openmp) and the patches in
+#                         setup/patches/cpu-speed/, cached under its own key;
+#                         0 (default): the stock BVLC build, its key unchanged
 #
 # The CUDA build (docs/gpu.md), cached beside the CPU one under its own key:
 #   CAFFE_GPU=1           build Caffe with CUDA (cuDNN off) instead of CPU_ONLY
@@ -39,6 +43,7 @@ ORIG_SHA256=e0eb3f06794f7402c77b7dec8e8480273ee1a1bb192e9122b621a69d4147ad0c
 CAFFE_SHA256=${CAFFE_SHA256:-$ORIG_SHA256}
 
 CAFFE_GPU=${CAFFE_GPU:-0}
+CAFFE_CPU_OPT=${CAFFE_CPU_OPT:-0}
 CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-80 90}
 CUDA_ARCH_PTX=${CUDA_ARCH_PTX:-90}
 # cuBLAS, cuRAND and cuobjdump for a toolkit that lacks them (see cuda_libraries_dir).
@@ -118,12 +123,14 @@ cmake_options() {
     -DBLAS=Open -Dpython_version=3 -DBUILD_docs=OFF -DBUILD_matlab=OFF \
     -DCMAKE_BUILD_TYPE=Release \
     "-DPYTHON_EXECUTABLE=$VENV/bin/python" "-DNUMPY_INCLUDE_DIR=$numpy_inc"
+  if cpu_opt_build; then cpu_opt_cmake_options; fi
 }
 
 # The patches every build applies, then (CUDA builds only) setup/patches/cuda/.
 patch_files() {
   printf '%s\n' "$REPO"/setup/patches/*.patch
   if gpu_build; then printf '%s\n' "$REPO"/setup/patches/cuda/*.patch; fi
+  if cpu_opt_build; then printf '%s\n' "$REPO"/setup/patches/cpu-speed/*.patch; fi
 }
 
 # Everything the binary depends on, minus machine paths; cache_key hashes it
@@ -147,6 +154,31 @@ cache_key() {
 # The cached build for the current options: $CACHE/caffe/{cpu,gpu}-<key>.
 caffe_prefix() {
   echo "$CACHE/caffe/$(build_variant)-$(cache_key)"
+}
+
+# --- The faster CPU build (CAFFE_CPU_OPT=1, docs/cpu_speed.md) -------------------------
+
+cpu_opt_build() {
+  case "$CAFFE_CPU_OPT" in
+    0|"") return 1 ;;
+    1) gpu_build && die "CAFFE_CPU_OPT=1 is a CPU build: unset CAFFE_GPU or CAFFE_CPU_OPT"; return 0 ;;
+    *) die "CAFFE_CPU_OPT=$CAFFE_CPU_OPT: expected 0 (stock build) or 1 (the faster CPU build)" ;;
+  esac
+}
+
+# Debian's OpenMP build of OpenBLAS: it runs a GEMM called from inside an
+# OpenMP region on the calling thread, so the patched layers can put the
+# images of a batch on OpenMP's threads. Linked by its own directory, which
+# lands in libcaffe's RUNPATH: the machine's default libopenblas.so.0 (the
+# pthreads one) is left as it is.
+CPU_OPT_DEPS=(libopenblas-openmp-dev)
+cpu_opt_blas_dir() { echo "/usr/lib/$(gcc -print-multiarch)/openblas-openmp"; }
+
+cpu_opt_cmake_options() {
+  local multiarch
+  multiarch=$(gcc -print-multiarch)
+  printf '%s\n' -DUSE_OPENMP=ON "-DOpenBLAS_LIB=$(cpu_opt_blas_dir)/libopenblas.so" \
+    "-DOpenBLAS_INCLUDE_DIR=/usr/include/$multiarch/openblas-openmp"
 }
 
 # --- CUDA (CAFFE_GPU=1) -------------------------------------------------------------
@@ -282,6 +314,7 @@ missing_build_deps() {
 # Caffe's build dependencies, or the packages given (the bundle needs patchelf).
 install_build_deps() {
   local missing sudo="" packages=("${BUILD_DEPS[@]}") what="Caffe build dependencies"
+  if cpu_opt_build; then packages+=("${CPU_OPT_DEPS[@]}"); fi
   if [ $# -gt 0 ]; then packages=("$@"); what="$*"; fi
   missing=$(missing_build_deps "${packages[@]}" | tr '\n' ' ')
   if [ -z "${missing// /}" ]; then step "$what present"; return; fi
@@ -457,6 +490,7 @@ usage() {
 main() {
   local t0; t0=$(now)
   gpu_build || true  # refuses a bad CAFFE_GPU before anything runs
+  cpu_opt_build || true  # likewise CAFFE_CPU_OPT
   case "${1:-all}" in
     all) setup_venv; setup_caffe ;;
     deps) install_build_deps ;;

@@ -75,12 +75,7 @@ def test_jobs_parses_auto_by_default_and_numbers():
 
 @pytest.fixture(scope="module")
 def lmdb(tmp_path_factory):
-    root = tmp_path_factory.mktemp("jobs")
-    prepared, out = str(root / "prepared"), str(root / "lmdb")
-    train_support.make_prepared(prepared, train_support.small_counts(), seed=5, separable=True)
-    train_support.call_tool("make_lmdb", "--prepared", prepared, "--protocol", "cde", "--out", out,
-                            "--folds", ",".join(FOLDS))
-    return out
+    return train_support.make_small_lmdb(tmp_path_factory.mktemp("jobs"), FOLDS)
 
 
 def _train(lmdb, run_dir, *extra):

@@ -42,12 +42,7 @@ def single_blas_thread(monkeypatch):
 
 @pytest.fixture(scope="module")
 def lmdb(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    prepared, out = str(root / "prepared"), str(root / "lmdb")
-    train_support.make_prepared(prepared, train_support.small_counts(), seed=5, separable=True)
-    train_support.call_tool("make_lmdb", "--prepared", prepared, "--protocol", "cde", "--out", out,
-                            "--folds", ",".join(FOLDS))
-    return out
+    return train_support.make_small_lmdb(tmp_path_factory.mktemp("train"), FOLDS)
 
 
 @pytest.fixture(scope="module")

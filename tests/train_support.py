@@ -97,3 +97,13 @@ def load_tool(name):
 def call_tool(name, *args):
     """Run tools/<name>.py's main() in this process (no interpreter start-up, no second pycaffe import)."""
     return load_tool(name).main([str(a) for a in args])
+
+
+def make_small_lmdb(root, folds):
+    """CDE LMDBs of ``folds`` built by tools/make_lmdb.py from a small separable prepared folder
+    under ``root`` (the module fixtures of the training tests); returns the LMDB folder."""
+    prepared, out = os.path.join(str(root), "prepared"), os.path.join(str(root), "lmdb")
+    make_prepared(prepared, small_counts(), seed=5, separable=True)
+    call_tool("make_lmdb", "--prepared", prepared, "--protocol", "cde", "--out", out, "--folds", ",".join(folds))
+    return out
+
