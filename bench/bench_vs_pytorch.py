@@ -47,6 +47,8 @@ os.environ.setdefault("GLOG_minloglevel", "2")  # before pycaffe starts glog
 
 import numpy as np  # noqa: E402
 
+from atnet.parallel import machine_cores  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPLY = "@bench "  # a worker's answer line on stdout; anything else there is ignored
 REQUIREMENTS = os.path.join("bench", "requirements-pytorch.txt")
@@ -81,11 +83,6 @@ def parse_args(argv=None):
     if min(args.batch, args.rounds, args.iters) < 1 or args.warmup < 0 or args.layer_iters < 0:
         parser.error("--batch, --rounds and --iters must be at least 1, --warmup and --layer-iters at least 0")
     return args
-
-
-def machine_cores():
-    """The cores this process may run on (a container's or a SLURM task's share, not the host's)."""
-    return len(os.sched_getaffinity(0))
 
 
 def layouts(spec, cores):
