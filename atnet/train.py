@@ -153,7 +153,7 @@ def train_run(model, protocol, lmdb_dir, run_dir, config, sources=None, weights=
     if weights and todo:
         check_weights_once(model, weights)
     versions = provenance.versions() if todo else None
-    env = child_environment(jobs, threads)
+    env = child_environment(threads)
 
     log = log or tqdm.write
     if todo:
@@ -224,17 +224,14 @@ def run_parallel(names, work, jobs, bar, failures=None):
         raise failure
 
 
-def child_environment(jobs, threads=None):
+def child_environment(threads=None):
     """The environment of the fold processes: glog to stderr at INFO, unbuffered stdout, and, when
     the user set neither OPENBLAS_NUM_THREADS nor OMP_NUM_THREADS, ``threads`` BLAS/OpenMP threads
-    per fold (without ``threads``: the cores split between ``jobs`` folds, or the libraries' own
-    default for one), so that parallel folds' threads do not spin against each other."""
+    per fold (atnet.parallel.parallel_settings; None: the libraries' own default), so that parallel
+    folds' threads do not spin against each other."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", **GLOG_ENV)
-    if parallel.user_blas_threads() is None:
-        if threads is None and jobs > 1:
-            threads = max(1, parallel.machine_cores() // jobs)
-        if threads is not None:
-            env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    if threads is not None and parallel.user_blas_threads() is None:
+        env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     return env
 
 

@@ -55,11 +55,11 @@ def test_parallel_settings_auto_explicit_and_gpu(machine):
 
 
 def test_child_environment_sets_both_thread_variables_unless_the_user_did(machine):
-    env = train.child_environment(2, 1)
+    env = train.child_environment(1)
     assert (env["OPENBLAS_NUM_THREADS"], env["OMP_NUM_THREADS"]) == ("1", "1")
-    assert "OPENBLAS_NUM_THREADS" not in train.child_environment(1)
+    assert "OPENBLAS_NUM_THREADS" not in train.child_environment()
     machine.setenv("OMP_NUM_THREADS", "3")
-    env = train.child_environment(2, 1)
+    env = train.child_environment(1)
     assert env["OMP_NUM_THREADS"] == "3" and "OPENBLAS_NUM_THREADS" not in env
 
 

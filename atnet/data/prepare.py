@@ -29,7 +29,6 @@ from tqdm import tqdm
 
 from atnet import provenance
 from atnet.locks import folder_lock
-from atnet.workers import map_unordered
 from atnet.common import DATASET_TITLES, DATASETS, InputError, sha256_file, write_json, write_text
 from atnet.config import setting
 from atnet.data.casme2 import read_casme2
@@ -41,6 +40,7 @@ from atnet.data.sample_outputs import Task, feature_params, params_digest, proce
 from atnet.data.samm import read_samm
 from atnet.data.samples import Problem
 from atnet.data.smic import read_smic
+from atnet.workers import map_unordered
 
 READERS = {"casme2": read_casme2, "samm": read_samm, "smic": read_smic}
 DEFAULT_MARGIN = 0.1

@@ -25,7 +25,6 @@ from tqdm import tqdm
 from atnet import provenance
 from atnet.common import InputError, sha256_file, write_json, write_text
 from atnet.data.prepare import DEFAULT_MARGIN, format_problems
-from atnet.workers import map_unordered
 from atnet.macro import labels, select as selecting
 from atnet.macro.ckplus import read_ckplus
 from atnet.macro.index import INDEX_FILE, MANIFEST_FILE, MacroRow, write_macro_index
@@ -34,6 +33,7 @@ from atnet.macro.mug import read_mug
 from atnet.macro.oulu import DEFAULT_ILLUMINATIONS, DEFAULT_SENSORS, read_oulu
 from atnet.macro.outputs import SequenceTask, face_params, outputs_code, params_digest, process, record_path
 from atnet.macro.sequences import MACRO_DATASETS, MACRO_TITLES
+from atnet.workers import map_unordered
 
 COUNTS_FILE = "counts.json"
 

@@ -201,7 +201,7 @@ def pretrain_run(prepared, run_dir, config, sources=None, weights=None, gpu=None
     write_json(os.path.join(run_dir, runs.VERSIONS_FILE), provenance.versions())
     write_text(os.path.join(run_dir, runs.COMMAND_FILE), "%s\n%s\n" % (command or "(called from Python)",
                                                                        shlex.join(child_command(run_dir))))
-    run_child(run_dir, job, child_environment(1), progress)
+    run_child(run_dir, job, child_environment(), progress)
     return "trained"
 
 
