@@ -74,6 +74,9 @@ def parse_args(argv=None):
     parser.add_argument("--layer-iters", type=int, default=3,
                         help="iterations of `caffe time` on the fusion net (0: skip the per-layer split)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input arrays")
+    parser.add_argument("--caffe-prefix", metavar="DIR",
+                        help="time this Caffe build (a setup.sh prefix: DIR/python, DIR/bin/caffe), e.g. the "
+                             "CAFFE_CPU_OPT=1 one, instead of the venv's")
     parser.add_argument("--worker", choices=("caffe", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--net", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -346,6 +349,9 @@ class Worker:
 
     def __init__(self, framework, net, folder, threads, index, args):
         env = dict(os.environ, **{name: str(threads) for name in THREAD_VARIABLES})
+        if framework == "caffe" and args.caffe_prefix:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, (os.path.join(args.caffe_prefix, "python"),
+                                                              env.get("PYTHONPATH"))))
         self.name = "%s %s #%d (%d threads)" % (framework, net, index, threads)
         self.log_path = os.path.join(folder, "%s-%s-%d-%d.log" % (framework, net, threads, index))
         self.log = open(self.log_path, "w")
@@ -459,13 +465,15 @@ def layer_group(name, layer_type):
     return "LSTM" if layer_type == "LSTM" else "other"
 
 
-def caffe_binary():
-    """The venv's caffe (setup's wrapper beside this Python), else the one on PATH."""
+def caffe_binary(prefix=None):
+    """``prefix``'s caffe, else the venv's (setup's wrapper beside this Python), else the one on PATH."""
+    if prefix:
+        return os.path.join(prefix, "bin", "caffe")
     beside = os.path.join(os.path.dirname(sys.executable), "caffe")
     return beside if os.path.isfile(beside) else shutil.which("caffe")
 
 
-def layer_split(folder, batch, iterations, threads):
+def layer_split(folder, batch, iterations, threads, prefix=None):
     """{group: ms} of `caffe time` (forward + backward per layer) on the fusion TRAIN net."""
     from atnet import nets
     from atnet.prototxt_io import write_prototxt
@@ -474,7 +482,7 @@ def layer_split(folder, batch, iterations, threads):
     write_prototxt(path, net)
     env = dict(os.environ, GLOG_minloglevel="0", GLOG_logtostderr="1",
                **{name: str(threads) for name in THREAD_VARIABLES})
-    result = subprocess.run([caffe_binary(), "time", "-model", path, "-iterations", str(iterations)],
+    result = subprocess.run([caffe_binary(prefix), "time", "-model", path, "-iterations", str(iterations)],
                             capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError("caffe time failed:\n%s" % result.stderr[-3000:])
@@ -488,7 +496,7 @@ def layer_split(folder, batch, iterations, threads):
 def print_layer_split(folder, args, cores):
     for threads in sorted({1, cores}):
         load = os.getloadavg()[0]
-        groups = layer_split(folder, args.batch, args.layer_iters, threads)
+        groups = layer_split(folder, args.batch, args.layer_iters, threads, args.caffe_prefix)
         total = sum(groups.values())
         print("caffe time, fusion, batch %d, %d thread(s), %d iterations: %.0f ms forward + backward; %s "
               "(load %.1f)" % (args.batch, threads, args.layer_iters, total, ", ".join(
@@ -511,6 +519,11 @@ def main(argv=None):
           "seconds of one process' iteration; i/s: images per second of all P processes; CPU: CPU seconds per "
           "iteration; MiB: peak RSS of one process; load: 1-min load average before-after"
           % (args.batch, cores, args.rounds, args.iters), flush=True)
+    if args.caffe_prefix and not os.path.isfile(os.path.join(args.caffe_prefix, "python", "caffe", "__init__.py")):
+        print("error: --caffe-prefix %s has no python/caffe (a setup.sh build prefix)" % args.caffe_prefix,
+              file=sys.stderr)
+        return 2
+    print("Caffe build: %s" % (args.caffe_prefix or "the venv's (setup.sh)"), flush=True)
     problems = []
     with tempfile.TemporaryDirectory(prefix="atnet-vs-torch-") as folder:
         write_inputs(folder, args.batch, args.seed)

@@ -19,6 +19,10 @@
 #                         OpenMP OpenBLAS (libopenblas0-openmp) and the patches in
 #                         setup/patches/cpu-speed/, cached under its own key;
 #                         0 (default): the stock BVLC build, its key unchanged
+#   CAFFE_UNITY=1         (default) compile a CPU build's C++ files 16 to a translation
+#                         unit (CMake's unity build): about half the build time, and
+#                         the same arithmetic bit for bit (docs/cpu_speed.md);
+#                         0: file by file, as Caffe's own build. Part of the key.
 #
 # The CUDA build (docs/gpu.md), cached beside the CPU one under its own key:
 #   CAFFE_GPU=1           build Caffe with CUDA (cuDNN off) instead of CPU_ONLY
@@ -44,6 +48,8 @@ CAFFE_SHA256=${CAFFE_SHA256:-$ORIG_SHA256}
 
 CAFFE_GPU=${CAFFE_GPU:-0}
 CAFFE_CPU_OPT=${CAFFE_CPU_OPT:-0}
+CAFFE_UNITY=${CAFFE_UNITY:-1}
+UNITY_BATCH_SIZE=16
 CUDA_ARCH_BIN=${CUDA_ARCH_BIN:-80 90}
 CUDA_ARCH_PTX=${CUDA_ARCH_PTX:-90}
 # cuBLAS, cuRAND and cuobjdump for a toolkit that lacks them (see cuda_libraries_dir).
@@ -124,6 +130,18 @@ cmake_options() {
     -DCMAKE_BUILD_TYPE=Release \
     "-DPYTHON_EXECUTABLE=$VENV/bin/python" "-DNUMPY_INCLUDE_DIR=$numpy_inc"
   if cpu_opt_build; then cpu_opt_cmake_options; fi
+  if unity_build; then printf '%s\n' -DCMAKE_UNITY_BUILD=ON "-DCMAKE_UNITY_BUILD_BATCH_SIZE=$UNITY_BATCH_SIZE"; fi
+}
+
+# Most of a file's compile time is parsing the same headers (caffe.pb.h, Boost,
+# glog); a unity build parses them once per 16 files. CPU builds only: the
+# CUDA build (nvcc, not unity-compiled anyway) keeps the options it was checked with.
+unity_build() {
+  case "$CAFFE_UNITY" in
+    0) return 1 ;;
+    1) ! gpu_build ;;
+    *) die "CAFFE_UNITY=$CAFFE_UNITY: expected 1 (unity build, the default) or 0 (file by file)" ;;
+  esac
 }
 
 # The patches every build applies, then (CUDA builds only) setup/patches/cuda/.
@@ -491,6 +509,7 @@ main() {
   local t0; t0=$(now)
   gpu_build || true  # refuses a bad CAFFE_GPU before anything runs
   cpu_opt_build || true  # likewise CAFFE_CPU_OPT
+  unity_build || true  # and CAFFE_UNITY
   case "${1:-all}" in
     all) setup_venv; setup_caffe ;;
     deps) install_build_deps ;;

@@ -1,5 +1,6 @@
 """The faster CPU build (setup.sh CAFFE_CPU_OPT=1, docs/cpu_speed.md) computes what
-the stock build computes.
+the stock build computes, and the unity build (CAFFE_UNITY=1, the default) what
+Caffe's own file-by-file build computes.
 
 The option's bookkeeping is checked everywhere (fast): the stock build keeps its
 cache key, the faster one gets its own from its patches and options, and a bad
@@ -13,7 +14,9 @@ the stock build's own difference between one thread and two for the sums that
 cancel to almost nothing. It runs when
 both builds are in the cache (`CAFFE_CPU_OPT=1 setup/setup.sh build` makes the
 faster one, about 6 minutes on 2 cores) and is skipped, saying so, otherwise:
-the suite never builds Caffe itself.
+the suite never builds Caffe itself. Likewise the unity build against the
+file-by-file one (`CAFFE_UNITY=0 setup/setup.sh build`), which must be equal bit
+for bit on one thread and on two.
 """
 import json
 import os
@@ -30,10 +33,12 @@ BATCH = 2
 RELATIVE = 1e-5
 
 
-def _setup_sh(function, cpu_opt, check=True):
-    """Run one function of setup.sh (sourced, so nothing is built) with CAFFE_CPU_OPT."""
-    env = dict(os.environ, VENV=VENV, CAFFE_CPU_OPT=cpu_opt)
+def _setup_sh(function, cpu_opt, check=True, unity="1", gpu=None):
+    """Run one function of setup.sh (sourced, so nothing is built) with CAFFE_CPU_OPT and CAFFE_UNITY."""
+    env = dict(os.environ, VENV=VENV, CAFFE_CPU_OPT=cpu_opt, CAFFE_UNITY=unity)
     env.pop("CAFFE_GPU", None)
+    if gpu:
+        env["CAFFE_GPU"] = gpu
     return subprocess.run(["bash", "-c", 'source "%s"; %s' % (SETUP, function)], env=env,
                           capture_output=True, text=True, check=check)
 
@@ -58,6 +63,19 @@ def test_faster_build_is_keyed_by_its_patches_and_options():
 def test_bad_option_value_is_refused():
     run = _setup_sh("main venv", "yes", check=False)
     assert run.returncode != 0 and "CAFFE_CPU_OPT=yes" in run.stderr
+
+
+def test_unity_build_is_the_default_keyed_and_one_option_away():
+    unity = _setup_sh("cache_inputs", "0").stdout
+    assert "-DCMAKE_UNITY_BUILD=ON" in unity and "-DCMAKE_UNITY_BUILD_BATCH_SIZE=16" in unity
+    by_file = _setup_sh("cache_inputs", "0", unity="0").stdout
+    assert "UNITY" not in by_file
+    assert _setup_sh("cache_key", "0").stdout != _setup_sh("cache_key", "0", unity="0").stdout
+    assert "-DCMAKE_UNITY_BUILD=ON" in _setup_sh("cache_inputs", "1").stdout
+    # The CUDA build keeps its file-by-file options whatever CAFFE_UNITY says.
+    assert _setup_sh("unity_build && echo unity || echo by-file", "0", gpu="1").stdout.strip() == "by-file"
+    run = _setup_sh("main venv", "0", check=False, unity="yes")
+    assert run.returncode != 0 and "CAFFE_UNITY=yes" in run.stderr
 
 
 # Runs in a fresh interpreter with PYTHONPATH at one build's pycaffe: builds the
@@ -105,9 +123,9 @@ for variant, prototxt in spec["nets"].items():
 '''
 
 
-def _cached_build(cpu_opt):
-    """The cached build for CAFFE_CPU_OPT=cpu_opt, or None when it is not there."""
-    run = _setup_sh("caffe_prefix", cpu_opt, check=False)
+def _cached_build(cpu_opt, unity="1"):
+    """The cached build for CAFFE_CPU_OPT=cpu_opt and CAFFE_UNITY=unity, or None when it is not there."""
+    run = _setup_sh("caffe_prefix", cpu_opt, check=False, unity=unity)
     prefix = run.stdout.strip()
     if run.returncode != 0 or not os.path.isfile(os.path.join(prefix, ".complete")):
         return None, prefix or run.stderr.strip()
@@ -124,6 +142,15 @@ def builds():
         pytest.skip("the CAFFE_CPU_OPT=1 Caffe build is not in the cache (%s); make it with "
                     "CAFFE_CPU_OPT=1 setup/setup.sh build (about 6 minutes)" % fast_where)
     return stock, fast
+
+
+@pytest.fixture(scope="module")
+def file_by_file_build():
+    by_file, where = _cached_build("0", unity="0")
+    if by_file is None:
+        pytest.skip("the file-by-file (CAFFE_UNITY=0) Caffe build is not in the cache (%s); make it with "
+                    "CAFFE_UNITY=0 setup/setup.sh build (about 7 minutes)" % where)
+    return by_file
 
 
 def _random_records(count):
@@ -173,6 +200,34 @@ def _compare(stock, fast, noise=None):
     return inexact, beyond
 
 
+def _variant_nets(tmp_path):
+    """Every variant's TRAIN prototxt on two random records: {variant: path}."""
+    from atnet import nets, records
+    lmdbs = dict(train_apex_lmdb=str(tmp_path / "apex"), train_flow_lmdb=str(tmp_path / "flow"))
+    records.write_record_pairs(_random_records(BATCH), total=BATCH, apex_lmdb=lmdbs["train_apex_lmdb"],
+                               flow_lmdb=lmdbs["train_flow_lmdb"])
+    paths = {}
+    for variant in nets.VARIANTS:
+        paths[variant] = str(tmp_path / (variant + ".prototxt"))
+        nets.write_prototxt(paths[variant], nets.train_val(variant, batch_size=BATCH, **lmdbs))
+    return paths
+
+
+@pytest.mark.slow
+def test_unity_build_matches_file_by_file_bit_for_bit(builds, file_by_file_build, tmp_path):
+    """The same sources and flags, only grouped into fewer translation units: inlining
+    across files may change, the IEEE arithmetic may not (no fast-math, no FMA on
+    x86-64's baseline), so every array is equal on one thread and on two."""
+    stock, _ = builds
+    paths = _variant_nets(tmp_path)
+    for threads in (1, 2):
+        want = _run_worker(file_by_file_build, paths, str(tmp_path), str(tmp_path / ("by-file-%d" % threads)), threads)
+        got = _run_worker(stock, paths, str(tmp_path), str(tmp_path / ("unity-%d" % threads)), threads)
+        for variant in paths:
+            inexact, _ = _compare(want[variant], got[variant])
+            assert not inexact, "%s, %d threads: not bit-identical: %s" % (variant, threads, ", ".join(inexact))
+
+
 @pytest.mark.slow
 def test_faster_build_matches_stock_forward_and_backward(builds, tmp_path):
     """One thread: the same BLAS calls on one thread and each patched loop's element
@@ -181,15 +236,9 @@ def test_faster_build_matches_stock_forward_and_backward(builds, tmp_path):
     OpenBLAS's sums already differ in the last bits between its thread counts
     (stock against stock), so within 1e-5 relative, or within twice that stock
     difference."""
-    from atnet import nets, records
+    from atnet import nets
     stock, fast = builds
-    lmdbs = dict(train_apex_lmdb=str(tmp_path / "apex"), train_flow_lmdb=str(tmp_path / "flow"))
-    records.write_record_pairs(_random_records(BATCH), total=BATCH, apex_lmdb=lmdbs["train_apex_lmdb"],
-                               flow_lmdb=lmdbs["train_flow_lmdb"])
-    paths = {}
-    for variant in nets.VARIANTS:
-        paths[variant] = str(tmp_path / (variant + ".prototxt"))
-        nets.write_prototxt(paths[variant], nets.train_val(variant, batch_size=BATCH, **lmdbs))
+    paths = _variant_nets(tmp_path)
     stock_runs = {}
     for threads in (1, 2):
         want = stock_runs[threads] = _run_worker(stock, paths, str(tmp_path),

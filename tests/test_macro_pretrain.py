@@ -51,6 +51,34 @@ def test_run_folder_model_and_report(pretrained):
     assert lmdb["records"] == 2 * 24 and lmdb["originals"] == 24      # 24 training images, one copy each
 
 
+def _blobs_by_layer(path):
+    import numpy as np
+    model = read_caffemodel(path)
+    return {layer.name: (layer.type, [np.array(blob.data) for blob in layer.blobs])
+            for layer in model.layer if len(layer.blobs)}
+
+
+def test_batch_norm_statistics_recomputed_from_the_final_weights(prepared, pretrained, tmp_path):
+    """bn_recompute_batches=3: the same training (same seed, one thread), then every BatchNorm's
+    running sums re-estimated from 3 batches; every other blob is the final iterate's."""
+    import numpy as np
+    run = tmp_path / "run"
+    train_support.run_tool("pretrain", "--prepared", prepared, "--out", run, *QUICK,
+                           "--set", "bn_recompute_batches=3", env=train_support.single_threaded_env())
+    plain, recomputed = (_blobs_by_layer(os.path.join(r, PRETRAINED_MODEL)) for r in (pretrained, run))
+    assert sorted(plain) == sorted(recomputed)
+    norms = [name for name, (kind, _) in plain.items() if kind == "BatchNorm"]
+    assert len(norms) == 10      # data_bn, conv1_bn, last_bn and the blocks' own
+    for name, (kind, blobs) in plain.items():
+        if kind != "BatchNorm":
+            assert all(np.array_equal(a, b) for a, b in zip(blobs, recomputed[name][1])), name
+            continue
+        # Caffe's count blob: 1 + 0.999 + ... over the batches that made the statistics.
+        assert np.isclose(blobs[2][0], 1.999) and np.isclose(recomputed[name][1][2][0], 1 + 0.999 + 0.999 ** 2)
+        assert not np.array_equal(blobs[0], recomputed[name][1][0]), name
+    assert read_json(os.path.join(run, REPORT_FILE))["bn_recompute_batches"] == 3
+
+
 def test_rerun_is_skipped_other_settings_refused(prepared, pretrained):
     again = train_support.run_tool("pretrain", "--prepared", prepared, "--out", pretrained, *QUICK)
     assert "already done" in again.stdout

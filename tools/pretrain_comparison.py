@@ -2,8 +2,8 @@
 """Does macro pre-training help the spatial stream? The same fine-tuning from several starts, over seeds.
 
     python tools/pretrain_comparison.py --out runs/pretrain-comparison [--seeds 0,1,2]
-        [--macro-preset pretrain] [--pretrain-iters 300] [--pretrain-set KEY=VALUE ...]
-        [--imagenet FILE] [--micro-preset tiny] [--protocol hde] [--epochs 10] [--batch 8] [--jobs auto]
+        [--macro-preset pretrain] [--pretrain-iters 400] [--pretrain-set KEY=VALUE ...]
+        [--imagenet FILE] [--micro-preset tiny] [--protocol hde] [--epochs 20] [--batch 8] [--jobs auto]
 
 On synthetic data, end to end with the repository's own tools:
 1. data_prep/synth_macro.py + data_prep/prepare_macro.py: the macro stand-ins;
@@ -37,15 +37,16 @@ def parse_args(argv=None):
     parser.add_argument("--out", required=True, help="folder for everything the comparison writes")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated fine-tuning seeds (micro LMDBs and training)")
     parser.add_argument("--macro-preset", default="pretrain", help="data_prep/synth_macro.py preset")
-    parser.add_argument("--pretrain-iters", type=int, default=300, help="pre-training iterations")
-    parser.add_argument("--pretrain-set", action="append", default=["batch_size=16", "augment_copies=2"],
-                        metavar="KEY=VALUE", help="pre-training settings (tools/pretrain.py --set)")
+    parser.add_argument("--pretrain-iters", type=int, default=400, help="pre-training iterations")
+    parser.add_argument("--pretrain-set", action="append", metavar="KEY=VALUE",
+                        default=["batch_size=16", "augment_copies=2", "head=plain", "bn_recompute_batches=100"],
+                        help="pre-training settings (tools/pretrain.py --set; given ones are applied after these)")
     parser.add_argument("--imagenet", metavar="FILE", help="a converted 1-channel ImageNet model: adds that start")
     parser.add_argument("--micro-preset", choices=("tiny", "composite"), default="tiny",
                         help="data_prep/synth.py preset of the micro stand-ins (tiny: 39 HDE test samples; "
                              "composite: the MEGC2019 composite's 442)")
     parser.add_argument("--protocol", choices=("cde", "hde"), default="hde", help="micro protocol")
-    parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs (lr /10 after 2/3 of them)")
+    parser.add_argument("--epochs", type=int, default=20, help="fine-tuning epochs (lr /10 after 2/3 of them)")
     parser.add_argument("--batch", type=int, default=8, help="fine-tuning batch size")
     parser.add_argument("--jobs", default="auto", help="tools/train.py --jobs: folds trained at the same time")
     args = parser.parse_args(argv)

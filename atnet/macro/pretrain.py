@@ -10,7 +10,8 @@ checks ``--weights`` layer by layer (atnet.weights; RUN_DIR/weights_report.json)
 starts ``python -m atnet.macro.pretrain RUN_DIR``: one process, because
 pycaffe does not reliably free a net's memory. The child trains through
 atnet.fold.solve (snapshots, resume from the newest complete one, the loss
-curve, progress lines), moves the final iterate to RUN_DIR/pretrained.caffemodel,
+curve, progress lines), moves the final iterate to RUN_DIR/pretrained.caffemodel
+(with ``bn_recompute_batches``, its BatchNorm statistics re-estimated first),
 predicts the validation images once and writes RUN_DIR/report.json
 (accuracy and confusion matrix per dataset, for information only: the
 final iterate is the model, whatever its validation score) and DONE.
@@ -58,6 +59,7 @@ class PretrainJob:
     snapshot_prefix: str
     keep_snapshots: int
     solver_seed: int
+    bn_recompute_batches: int = 0
 
 
 # --- the training LMDB ---------------------------------------------------------------
@@ -194,7 +196,7 @@ def pretrain_run(prepared, run_dir, config, sources=None, weights=None, gpu=None
     write_solver(paths[runs.SOLVER_FILE], solver, header="%d iterations, batch %d, %d training records"
                  % (solver.max_iter, config.batch_size, lmdb["records"]))
     job = PretrainJob(prepared, tuple(classes), os.path.abspath(weights) if weights else None, gpu, solver.max_iter,
-                      solver.snapshot_prefix, config.keep_snapshots, solver.random_seed)
+                      solver.snapshot_prefix, config.keep_snapshots, solver.random_seed, config.bn_recompute_batches)
     write_json(os.path.join(run_dir, runs.JOB_FILE), dataclasses.asdict(job))
     write_json(os.path.join(run_dir, runs.CONFIG_FILE), {"config": dataclasses.asdict(config),
                                                          "sources": dict(sources or {})})
@@ -238,9 +240,14 @@ def train_child(run_dir):
     resumed = None
     if not os.path.isfile(model):
         resumed = fold_process.solve(caffe, run_dir, job)
-        os.replace(snapshot_files(job.snapshot_prefix, job.max_iter)[0], model)
+        final = snapshot_files(job.snapshot_prefix, job.max_iter)[0]
+        if job.bn_recompute_batches:
+            recompute_batch_norm(caffe, run_dir, final, job.bn_recompute_batches, model)
+        else:
+            os.replace(final, model)
     report = validation_report(caffe, run_dir, job, model)
     report.update(iterations=job.max_iter, resumed_from_iteration=resumed, model_sha256=sha256_file(model),
+                  bn_recompute_batches=job.bn_recompute_batches,
                   note="for information only: the model is the final iterate, never chosen on these numbers")
     write_json(os.path.join(run_dir, REPORT_FILE), report)
     runs.write_done(run_dir, {"iterations": job.max_iter, "resumed_from_iteration": resumed,
@@ -248,6 +255,22 @@ def train_child(run_dir):
                               "seconds_last_attempt": round(time.time() - started, 1)})
     shutil.rmtree(os.path.join(run_dir, runs.SNAPSHOT_DIR), ignore_errors=True)
     return 0
+
+
+def recompute_batch_norm(caffe, run_dir, weights, batches, model):
+    """Write ``model``: ``weights`` with every BatchNorm's running sums re-estimated from ``batches``
+    training batches (the Data layer's first records, so the same every time) forwarded in TRAIN
+    phase with the final weights; nothing else changes. Atomic: a temporary name, then a rename."""
+    net = caffe.Net(os.path.join(run_dir, runs.TRAIN_VAL_FILE), caffe.TRAIN, weights=weights)
+    norms = [name for name, layer in zip(net._layer_names, net.layers) if layer.type == "BatchNorm"]
+    for name in norms:
+        for blob in net.params[name]:
+            blob.data[...] = 0
+    for _ in range(batches):
+        net.forward()
+    partial = model + ".part"
+    net.save(partial)
+    os.replace(partial, model)
 
 
 def validation_report(caffe, run_dir, job, weights, batch=16):

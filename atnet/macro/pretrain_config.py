@@ -51,6 +51,12 @@ class PretrainConfig:
     balance: str = setting("none", choices=("none", "oversample"), help=(
         "'oversample': repeat each class's images (with their own augmentation draws) up to the "
         "largest class's count, as the release balances the micro folds; 'none': as prepared."))
+    bn_recompute_batches: int = setting(0, minimum=0, help=(
+        "After the last iteration, re-estimate every BatchNorm layer's stored statistics from this many "
+        "training batches forwarded with the final weights (running sums zeroed first), as 'precise BN' "
+        "does; 0 (default, as the release) keeps the statistics the solver accumulated. Caffe averages "
+        "them over all iterations (moving_average_fraction 0.999), so a run of a few hundred iterations "
+        "keeps the statistics of its first weights and predicts one class at test time."))
     snapshot_interval: int = setting(2000, minimum=1, help=(
         "Caffe snapshots every this many iterations; an interrupted run resumes from the newest."))
     keep_snapshots: int = setting(2, minimum=0, help="Snapshots kept besides the newest ones (0 keeps all).")
