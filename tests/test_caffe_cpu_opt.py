@@ -13,7 +13,7 @@ every parameter's data and gradient must be equal bit for bit on one thread
 the stock build's own difference between one thread and two for the sums that
 cancel to almost nothing. It runs when
 both builds are in the cache (`CAFFE_CPU_OPT=1 setup/setup.sh build` makes the
-faster one, about 6 minutes on 2 cores) and is skipped, saying so, otherwise:
+faster one, about 3.5 minutes on 2 cores) and is skipped, saying so, otherwise:
 the suite never builds Caffe itself. Likewise the unity build against the
 file-by-file one (`CAFFE_UNITY=0 setup/setup.sh build`), which must be equal bit
 for bit on one thread and on two.
@@ -140,7 +140,7 @@ def builds():
         pytest.skip("the stock Caffe build is not in the cache (%s)" % stock_where)
     if fast is None:
         pytest.skip("the CAFFE_CPU_OPT=1 Caffe build is not in the cache (%s); make it with "
-                    "CAFFE_CPU_OPT=1 setup/setup.sh build (about 6 minutes)" % fast_where)
+                    "CAFFE_CPU_OPT=1 setup/setup.sh build (about 3.5 minutes)" % fast_where)
     return stock, fast
 
 
