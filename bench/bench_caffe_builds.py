@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 
+from atnet.child_process import GLOG_ENV  # glog at INFO on stderr: the per-layer lines
 from bench_nets import random_samples  # bench/ is the script's folder, so on sys.path
 
 CATEGORIES = ("conv", "bn+scale", "lstm", "other")
@@ -82,7 +83,7 @@ def time_once(binary, env, prototxt, threads, iterations):
     iteration). The CPU time is the whole process's (all threads, net setup
     included) over its iterations + 1 (`caffe time` runs one untimed first)."""
     run_env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-                   MKL_NUM_THREADS=str(threads), GLOG_logtostderr="1", GLOG_minloglevel="0", **env)
+                   MKL_NUM_THREADS=str(threads), **GLOG_ENV, **env)
     cpu = _children_cpu()
     out = subprocess.run([binary, "time", "-model", prototxt, "-iterations", str(iterations)],
                          env=run_env, capture_output=True, text=True)

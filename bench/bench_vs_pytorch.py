@@ -47,6 +47,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")  # before pycaffe starts glog
 
 import numpy as np  # noqa: E402
 
+from atnet.child_process import GLOG_ENV  # noqa: E402
 from atnet.parallel import machine_cores  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -480,8 +481,7 @@ def layer_split(folder, batch, iterations, threads, prefix=None):
     net = nets.train_val("fusion", os.path.join(folder, "apex"), os.path.join(folder, "flow"), batch_size=batch)
     path = os.path.join(folder, "fusion-time.prototxt")
     write_prototxt(path, net)
-    env = dict(os.environ, GLOG_minloglevel="0", GLOG_logtostderr="1",
-               **{name: str(threads) for name in THREAD_VARIABLES})
+    env = dict(os.environ, **GLOG_ENV, **{name: str(threads) for name in THREAD_VARIABLES})
     result = subprocess.run([caffe_binary(prefix), "time", "-model", path, "-iterations", str(iterations)],
                             capture_output=True, text=True, env=env)
     if result.returncode != 0:
